@@ -1,0 +1,103 @@
+"""Batched board games and their registry.
+
+>>> from rltransfer.games import make
+>>> game = make("othello", size=6)
+>>> state = game.init(1024)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rltransfer.games.connect_four import ConnectFour
+from rltransfer.games.core import Game, IllegalActionError, Option, State
+from rltransfer.games.tic_tac_toe import TicTacToe
+
+_REGISTRY: dict[str, type[Game]] = {}
+
+
+def register(cls: type[Game]) -> type[Game]:
+    """Add a game class to the registry under ``cls.id`` (usable as a decorator)."""
+    if cls.id in _REGISTRY and _REGISTRY[cls.id] is not cls:
+        raise ValueError(f"a different game is already registered as {cls.id!r}")
+    _REGISTRY[cls.id] = cls
+    return cls
+
+
+def available_games() -> list[str]:
+    """Ids of every registered game, sorted."""
+    return sorted(_REGISTRY)
+
+
+def game_class(game_id: str) -> type[Game]:
+    """The class registered as ``game_id``, or a ``KeyError`` that lists the valid ids."""
+    try:
+        return _REGISTRY[game_id]
+    except KeyError:
+        raise KeyError(
+            f"unknown game {game_id!r}; available games: {', '.join(available_games())}"
+        ) from None
+
+
+def make(game_id: str, **options: Any) -> Game:
+    """Build a game by id with its options, e.g. ``make("hex", size=7)``.
+
+    Every game also takes ``illegal_action="lose"|"raise"`` (see ``rltransfer.games.core``).
+    Unknown ids, unknown options and values outside an option's range raise errors that
+    name the valid choices.
+    """
+    cls = game_class(game_id)
+    for key, value in options.items():
+        if key == "illegal_action":
+            continue
+        if key not in cls.options:
+            valid = ", ".join(sorted(cls.options)) or "none"
+            raise ValueError(f"{game_id}: unknown option {key!r}; valid options: {valid}")
+        choices = cls.options[key].choices
+        if value not in choices or isinstance(value, bool) != isinstance(choices[0], bool):
+            raise ValueError(
+                f"{game_id}: option {key}={value!r} is not allowed; choose one of {list(choices)}"
+            )
+    return cls(**options)
+
+
+def describe_options(game_id: str) -> str:
+    """One line per option of a game: name, default and allowed values."""
+    cls = game_class(game_id)
+    if not cls.options:
+        return "(no options)"
+    lines = []
+    for name, opt in cls.options.items():
+        c = opt.choices
+        allowed = f"{c[0]}..{c[-1]}" if len(c) > 4 and all(isinstance(v, int) for v in c) else c
+        lines.append(f"{name}={opt.default} (allowed: {allowed}) {opt.help}".rstrip())
+    return "; ".join(lines)
+
+
+def parse_game_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"othello:size=8"`` -> ``("othello", {"size": 8})``; integer values become ints."""
+    game_id, _, rest = spec.partition(":")
+    options: dict[str, Any] = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ValueError(f"bad game option {item!r} in {spec!r}: expected key=value")
+        options[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else value.strip()
+    return game_id.strip(), options
+
+
+for _cls in (TicTacToe, ConnectFour):
+    register(_cls)
+
+__all__ = [
+    "Game",
+    "IllegalActionError",
+    "Option",
+    "State",
+    "available_games",
+    "describe_options",
+    "game_class",
+    "make",
+    "parse_game_spec",
+    "register",
+]

@@ -1,0 +1,300 @@
+"""The batched, functional game contract: :class:`State` and the :class:`Game` template.
+
+Every game holds N boards as tensors with a leading batch dimension and moves all of them
+with one call to :meth:`Game.step`. ``step`` is written once here (the pgx pattern): it
+handles boards that are already finished, illegal actions and the terminal legal mask, so
+a game module writes only its rules (``_init``, ``_legal_mask``, ``_apply``, ``board``).
+
+Conventions shared by every game:
+
+* Players are ``0`` (moves first) and ``1``. ``state.rewards[:, p]`` is player ``p``'s reward
+  for the step that produced the state: ``+1`` / ``-1`` / ``0`` when the game ends, ``0``
+  otherwise. Rewards are zero-sum.
+* Actions are cells numbered row-major from the top-left (``r * W + c``), seen from the
+  player to move; games with a pass action put it last. Only Hex uses a mover frame that
+  differs from the board (see ``rltransfer.games.hex``).
+* A finished board keeps its final position; stepping it again changes nothing and gives
+  zero rewards. Its legal mask is all ``True`` so batched sampling never meets an empty
+  distribution.
+* An illegal action on a live board loses the game for the mover (the board is left as it
+  was, ``terminated`` is set, the mover gets ``-1``), as in pgx. With
+  ``illegal_action="raise"`` the game checks first and raises :class:`IllegalActionError`
+  instead (this costs one host sync per step, so it is meant for tests and user-facing
+  wrappers, not for the collector).
+
+``step`` never mutates its input: it returns a new :class:`State`, so search, snapshots
+and the conformance checker can hold on to old states.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Literal, TypeVar
+
+import torch
+from torch import Tensor
+
+S = TypeVar("S", bound="State")
+
+IllegalActionMode = Literal["lose", "raise"]
+
+
+class IllegalActionError(ValueError):
+    """An action that is not legal on a live board, raised when ``illegal_action='raise'``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class State:
+    """N boards of one game. Games subclass it with their own board tensors.
+
+    Every field is a tensor whose first dimension is the batch dimension N.
+    """
+
+    current_player: Tensor  # [N] int64: 0 or 1, the player to move
+    terminated: Tensor  # [N] bool: the game on this board is over
+    rewards: Tensor  # [N, 2] float32: each player's reward for the last step
+    step_count: Tensor  # [N] int64: plies played on this board (passes count)
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.terminated.shape[0])
+
+    @property
+    def device(self) -> torch.device:
+        return self.terminated.device
+
+    def tensors(self) -> dict[str, Tensor]:
+        """The fields by name (shallow: the tensors themselves, not copies)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def map(self: S, fn: Callable[[Tensor], Tensor]) -> S:
+        """A new state with ``fn`` applied to every field."""
+        return dataclasses.replace(self, **{k: fn(v) for k, v in self.tensors().items()})
+
+    def index(self: S, idx: Tensor | slice | int) -> S:
+        """The boards selected by ``idx`` along the batch dimension (an int keeps the dim)."""
+        if isinstance(idx, int):
+            idx = slice(idx, idx + 1)
+        return self.map(lambda t: t[idx])
+
+    def to(self: S, device: torch.device | str) -> S:
+        return self.map(lambda t: t.to(device))
+
+    def where(self: S, cond: Tensor, other: S) -> S:
+        """Board-wise select: ``self`` where ``cond`` [N] is true, else ``other``."""
+        mine, theirs = self.tensors(), other.tensors()
+        out = {}
+        for k, a in mine.items():
+            c = cond.view(-1, *([1] * (a.dim() - 1)))
+            out[k] = torch.where(c, a, theirs[k])
+        return dataclasses.replace(self, **out)
+
+    @classmethod
+    def cat(cls: type[S], states: list[S]) -> S:
+        """Concatenate states of the same game along the batch dimension."""
+        first = states[0]
+        return dataclasses.replace(
+            first, **{k: torch.cat([getattr(s, k) for s in states]) for k in first.tensors()}
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One constructor option of a game: its default and the values it accepts."""
+
+    default: Any
+    choices: tuple[Any, ...]
+    help: str = ""
+
+
+class Game(ABC):
+    """Template for a batched two-player board game. See the module docstring."""
+
+    id: ClassVar[str]
+    options: ClassVar[Mapping[str, Option]] = {}
+
+    #: Board height and width; observation planes are ``[N, num_planes, height, width]``.
+    height: int
+    width: int
+    num_planes: int
+    num_actions: int
+    has_pass: bool = False
+    #: Upper bound on the plies of one game (passes included).
+    max_moves: int
+
+    def __init__(self, *, illegal_action: IllegalActionMode = "lose") -> None:
+        if illegal_action not in ("lose", "raise"):
+            raise ValueError(f"illegal_action must be 'lose' or 'raise', got {illegal_action!r}")
+        self.illegal_action: IllegalActionMode = illegal_action
+
+    # ----------------------------------------------------------------------------- rules
+    @abstractmethod
+    def _init(self, n: int, device: torch.device) -> State:
+        """N fresh boards (base fields set by :meth:`_base_fields`)."""
+
+    @abstractmethod
+    def _legal_mask(self, state: State) -> Tensor:
+        """[N, A] bool legal actions of the player to move on live boards."""
+
+    @abstractmethod
+    def _apply(self, state: State, action: Tensor) -> State:
+        """Play ``action`` [N] (in ``[0, A)``) and return the next state.
+
+        Sets the game's own fields plus ``current_player``, ``terminated`` and ``rewards``.
+        ``step_count``, finished boards and illegal actions are handled by :meth:`step`,
+        which discards this result wherever the action was not legal; so the rules must
+        merely not fail on an illegal action, never check for one.
+        """
+
+    @abstractmethod
+    def board(self, state: State) -> Tensor:
+        """[N, H, W] int8 board as drawn: 0 empty, 1 player 0's stone, 2 player 1's stone."""
+
+    def _is_legal(self, state: State, action: Tensor) -> Tensor:
+        """[N] bool: whether ``action`` (already in ``[0, A)``) is legal on a live board.
+
+        The default reads the legal mask; bitboard games override it with a bit test.
+        """
+        return self._legal_mask(state).gather(1, action[:, None])[:, 0]
+
+    # ------------------------------------------------------------------------ public API
+    def init(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+    ) -> State:
+        """N boards at the start position on ``device`` (default: the generator's device)."""
+        if n < 1:
+            raise ValueError(f"number of boards must be >= 1, got {n}")
+        dev = torch.device(device) if device is not None else _generator_device(generator)
+        return self._init(n, dev)
+
+    def step(self, state: State, action: Tensor) -> State:
+        """Play one action [N] on every board; returns the new state (input unchanged)."""
+        if action.shape != (state.batch_size,):
+            raise ValueError(
+                f"{self.id}: action must have shape [{state.batch_size}] (one per board), "
+                f"got {list(action.shape)}"
+            )
+        if action.dtype.is_floating_point or action.dtype == torch.bool:
+            raise TypeError(f"{self.id}: actions must be integers, got {action.dtype}")
+        action = action.to(device=state.device, dtype=torch.int64)
+        in_range = (action >= 0) & (action < self.num_actions)
+        clamped = action.clamp(0, self.num_actions - 1)
+        live = ~state.terminated
+        legal = in_range & self._is_legal(state, clamped)
+        if self.illegal_action == "raise":
+            bad = live & ~legal
+            if bool(bad.any()):
+                self._raise_illegal(state, action, bad)
+        ok = live & legal
+        # ``_apply`` sees every board; where the action was illegal (or the board finished)
+        # its result is computed but discarded below, so rules never need a legal input.
+        played = self._apply(state, clamped)
+        played = dataclasses.replace(played, step_count=state.step_count + 1)
+        lost = self._forfeit(state)
+        finished = dataclasses.replace(state, rewards=torch.zeros_like(state.rewards))
+        return played.where(ok, lost.where(live, finished))
+
+    def legal_mask(self, state: State) -> Tensor:
+        """[N, A] bool; all ``True`` on finished boards (see module docstring)."""
+        return self._legal_mask(state) | state.terminated[:, None]
+
+    def observe(self, state: State) -> Tensor:
+        """[N, C, H, W] float32 planes from the view of the player to move.
+
+        The default gives two planes, the mover's stones and the opponent's stones.
+        """
+        board = self.board(state)
+        me = (state.current_player + 1).view(-1, 1, 1).to(board.dtype)
+        own = board == me
+        opp = (board != 0) & ~own
+        return torch.stack([own, opp], dim=1).float()
+
+    def random_action(self, state: State, generator: torch.Generator | None = None) -> Tensor:
+        """[N] int64 actions drawn uniformly among each board's legal actions."""
+        mask = self.legal_mask(state)
+        u = torch.rand(mask.shape, generator=generator, device=mask.device)
+        return torch.where(mask, u, -1.0).argmax(dim=1)
+
+    def winner(self, state: State) -> Tensor:
+        """[N] int64: the winning player of a finished board, -1 for a draw or a live board."""
+        r = state.rewards[:, 0]
+        return torch.where(r > 0, 0, torch.where(r < 0, 1, -1)).to(torch.int64)
+
+    # ------------------------------------------------------------------------- rendering
+    def render_text(self, state: State, index: int = 0) -> str:
+        """ASCII board of board ``index``: ``X`` player 0, ``O`` player 1, ``.`` empty."""
+        cells = self.board(state.index(index))[0].tolist()
+        return "\n".join("".join(".XO"[v] for v in row) for row in cells)
+
+    def render_rgb(self, state: State, index: int = 0, cell_px: int = 16) -> Tensor:
+        """[3, H*cell_px, W*cell_px] uint8 image of board ``index`` (for TensorBoard)."""
+        cells = self.board(state.index(index))[0].long().cpu()
+        palette = torch.tensor([[214, 181, 110], [20, 20, 20], [240, 240, 240]], dtype=torch.uint8)
+        img = palette[cells]  # [H, W, 3]
+        img = img.repeat_interleave(cell_px, 0).repeat_interleave(cell_px, 1)
+        grid = torch.zeros(img.shape[:2], dtype=torch.bool)
+        grid[::cell_px, :] = True
+        grid[:, ::cell_px] = True
+        img[grid] = torch.tensor([90, 70, 40], dtype=torch.uint8)
+        return img.permute(2, 0, 1).contiguous()
+
+    # --------------------------------------------------------------------------- helpers
+    def _base_fields(self, n: int, device: torch.device) -> dict[str, Tensor]:
+        return {
+            "current_player": torch.zeros(n, dtype=torch.int64, device=device),
+            "terminated": torch.zeros(n, dtype=torch.bool, device=device),
+            "rewards": torch.zeros(n, 2, dtype=torch.float32, device=device),
+            "step_count": torch.zeros(n, dtype=torch.int64, device=device),
+        }
+
+    @staticmethod
+    def _mover_wins(state: State, won: Tensor) -> Tensor:
+        """[N, 2] rewards where the player to move in ``state`` won on boards ``won``."""
+        sign = 1.0 - 2.0 * state.current_player.float()  # +1 if player 0 moved
+        r = won.float() * sign
+        return torch.stack([r, -r], dim=1)
+
+    def _forfeit(self, state: State) -> State:
+        """The board unchanged, the game over, the mover losing: illegal-action outcome."""
+        return dataclasses.replace(
+            state,
+            terminated=torch.ones_like(state.terminated),
+            rewards=-self._mover_wins(state, torch.ones_like(state.terminated)),
+            step_count=state.step_count + 1,
+        )
+
+    def _raise_illegal(self, state: State, action: Tensor, bad: Tensor) -> None:
+        i = int(bad.nonzero()[0, 0])
+        legal = self._legal_mask(state.index(i))[0].nonzero()[:, 0].tolist()
+        raise IllegalActionError(
+            f"{self.id}: action {int(action[i])} is illegal on board {i} "
+            f"({int(bad.sum())} board(s) in all); legal actions there: {legal}\n"
+            f"{self.render_text(state, i)}"
+        )
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.options)
+        return f"{type(self).__name__}({opts})"
+
+
+def _generator_device(generator: torch.Generator | None) -> torch.device:
+    return generator.device if generator is not None else torch.device("cpu")
+
+
+def bits_to_cells(bits: Tensor, positions: Tensor) -> Tensor:
+    """Unpack bitboards: ``[...] int64`` -> ``[..., len(positions)] bool``.
+
+    ``positions[k]`` is the bit index of cell k. Shared by the bitboard games.
+    """
+    return ((bits.unsqueeze(-1) >> positions) & 1).bool()
+
+
+def int64_const(value: int) -> int:
+    """A 64-bit pattern as the signed int64 that torch stores (bit 63 set -> negative)."""
+    value &= (1 << 64) - 1
+    return value - (1 << 64) if value >= 1 << 63 else value
