@@ -3,13 +3,16 @@
 Actions are the 42 cells (``r * 7 + c``, row 0 at the top), so the policy head is the same
 fully convolutional head as for every other cell game. A cell is legal exactly where a
 stone dropped into its column would land. The usual 7 "column" actions map both ways with
-:meth:`ConnectFour.column_to_action` (column -> landing cell on each board) and
-:meth:`ConnectFour.action_to_column` (``action % 7``).
+:meth:`ConnectFour.column_to_action` (column -> the cell where that column's stone lands)
+and :meth:`ConnectFour.action_to_column` (``action % 7``).
 
-Internally each player's stones are one int64 in the classic column-major layout with a
-sentinel row: bit ``c * 7 + h`` is column ``c`` at height ``h`` from the bottom (``h`` 0..5,
-``h = 6`` always empty). Then the landing cells of all columns are ``(stones + BOTTOM) &
-BOARD`` and a four-in-a-row test is four shift-and-and pairs with no wrap-around.
+Layout: a board is two int64 bitboards, the stones of the player to move (``mover``) and
+of the other player (``other``); a move swaps them, so no per-player select is needed.
+Cell (r, c) is bit ``r * 8 + c``: rows of 8 bits whose eighth bit is always empty, so
+the line shifts (1 across, 8 down, 7 and 9 diagonally) never wrap from one row into the
+next. The landing cell of every column is ``empty & (occupied >> 8 | bottom row)``.
+All state fields are 1-D, because on the CPU an op on ``[N]`` costs a fraction of one on
+``[N, k]``; the whole step is about forty such ops.
 """
 
 from __future__ import annotations
@@ -22,16 +25,29 @@ from torch import Tensor
 from rltransfer.games.core import Game, IllegalActionMode, State, bits_to_cells
 
 ROWS, COLS = 6, 7
-_STRIDE = ROWS + 1
-_BOTTOM = sum(1 << (c * _STRIDE) for c in range(COLS))
-_BOARD = sum(((1 << ROWS) - 1) << (c * _STRIDE) for c in range(COLS))
-# Shifts for the four line directions: vertical, horizontal and the two diagonals.
-_DIRECTIONS = (1, _STRIDE, _STRIDE - 1, _STRIDE + 1)
+_W = COLS + 1  # bits per row, one always-empty guard bit
+_ROW = (1 << COLS) - 1
+_BOARD = sum(_ROW << (r * _W) for r in range(ROWS))
+_BOTTOM = _ROW << ((ROWS - 1) * _W)
+_COLUMN0 = sum(1 << (r * _W) for r in range(ROWS))
+_DIRECTIONS = (1, _W, _W - 1, _W + 1)  # across, down, the two diagonals
+# A uniform choice among k open columns is table[pattern, u] with u uniform in [0, 420):
+# 420 = lcm(1..7), so every open column appears exactly 420 / k times in its row.
+_DRAWS = 420
+
+
+def _column_table() -> Tensor:
+    table = torch.zeros(1 << COLS, _DRAWS, dtype=torch.int64)
+    for pattern in range(1, 1 << COLS):
+        open_cols = [c for c in range(COLS) if pattern >> c & 1]
+        table[pattern] = torch.tensor(open_cols * (_DRAWS // len(open_cols)))
+    return table.view(-1)
 
 
 @dataclasses.dataclass(frozen=True)
 class ConnectFourState(State):
-    stones: Tensor  # [N, 2] int64 bitboards of player 0 and player 1
+    mover: Tensor  # [N] int64 bitboard: stones of the player to move
+    other: Tensor  # [N] int64 bitboard: stones of the other player
 
 
 class ConnectFour(Game):
@@ -43,88 +59,88 @@ class ConnectFour(Game):
 
     def __init__(self, *, illegal_action: IllegalActionMode = "lose") -> None:
         super().__init__(illegal_action=illegal_action)
-        # bit position of each action's cell: row r (from the top), column c
-        self._pos_cpu = torch.tensor(
-            [c * _STRIDE + (ROWS - 1 - r) for r in range(ROWS) for c in range(COLS)]
-        )
-        self._cache: dict[torch.device, tuple[Tensor, Tensor, Tensor]] = {}
+        self._tables: dict[torch.device, tuple[Tensor, Tensor]] = {}
 
-    def _consts(self, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
-        if device not in self._cache:
-            directions = torch.tensor(_DIRECTIONS, device=device)
-            col_bits = torch.tensor([c * _STRIDE for c in range(COLS)], device=device)
-            self._cache[device] = (self._pos_cpu.to(device), directions, col_bits)
-        return self._cache[device]
+    def _consts(self, device: torch.device) -> tuple[Tensor, Tensor]:
+        """(bit of each action's cell [42], column-choice table [128 * 420]) on ``device``."""
+        if device not in self._tables:
+            bits = torch.tensor([r * _W + c for r in range(ROWS) for c in range(COLS)])
+            self._tables[device] = (bits.to(device), _column_table().to(device))
+        return self._tables[device]
 
     def _init(self, n: int, device: torch.device) -> ConnectFourState:
-        return ConnectFourState(
-            **self._base_fields(n, device),
-            stones=torch.zeros(n, 2, dtype=torch.int64, device=device),
-        )
+        empty = torch.zeros(n, dtype=torch.int64, device=device)
+        return ConnectFourState(**self._base_fields(n, device), mover=empty, other=empty)
 
     @staticmethod
     def _landing(state: ConnectFourState) -> Tensor:
         """[N] int64: one bit per non-full column, the cell where its next stone lands."""
-        occupied = state.stones[:, 0] | state.stones[:, 1]
-        return (occupied + _BOTTOM) & _BOARD
+        occupied = state.mover | state.other
+        return ~occupied & _BOARD & ((occupied >> _W) | _BOTTOM)
 
     def _legal_mask(self, state: State) -> Tensor:
         assert isinstance(state, ConnectFourState)
-        pos, _, _ = self._consts(state.device)
-        return bits_to_cells(self._landing(state), pos)
+        return bits_to_cells(self._landing(state), self._consts(state.device)[0])
 
     def _is_legal(self, state: State, action: Tensor) -> Tensor:
         assert isinstance(state, ConnectFourState)
-        pos, _, _ = self._consts(state.device)
-        return ((self._landing(state) >> pos[action]) & 1).bool()
+        return ((self._landing(state) >> _action_bit(action)) & 1).bool()
 
     def _apply(self, state: State, action: Tensor) -> ConnectFourState:
         assert isinstance(state, ConnectFourState)
-        pos, directions, _ = self._consts(state.device)
-        player = state.current_player
-        move = torch.ones_like(action) << pos[action]
-        mover_stones = state.stones.gather(1, player[:, None])[:, 0] | move
-        stones = state.stones.scatter(1, player[:, None], mover_stones[:, None])
-        won = _has_four(mover_stones, directions)
-        full = state.step_count + 1 >= self.max_moves
+        placed = state.mover | (1 << _action_bit(action))
+        won = _has_four(placed)
         return dataclasses.replace(
             state,
-            stones=stones,
-            current_player=1 - player,
-            terminated=won | full,
-            rewards=self._mover_wins(state, won),
+            mover=state.other,
+            other=placed,
+            current_player=1 - state.current_player,
+            terminated=won | (state.step_count >= self.max_moves - 1),
+            reward=self._mover_wins(state, won),
         )
 
     def board(self, state: State) -> Tensor:
         assert isinstance(state, ConnectFourState)
-        pos, _, _ = self._consts(state.device)
-        cells = bits_to_cells(state.stones, pos).to(torch.int8)  # [N, 2, 42]
+        first = state.current_player == 0
+        stones = torch.stack(
+            [
+                torch.where(first, state.mover, state.other),
+                torch.where(first, state.other, state.mover),
+            ],
+            dim=1,
+        )
+        cells = bits_to_cells(stones, self._consts(state.device)[0]).to(torch.int8)
         return (cells[:, 0] + 2 * cells[:, 1]).view(-1, ROWS, COLS)
 
-    def random_action(self, state: State, generator: torch.Generator | None = None) -> Tensor:
-        """Uniform over legal cells = uniform over non-full columns (7 draws, not 42)."""
+    def observe(self, state: State, player: Tensor | None = None) -> Tensor:
         assert isinstance(state, ConnectFourState)
-        _, _, col_bits = self._consts(state.device)
-        open_cols = ((self._landing(state)[:, None] >> col_bits) & ((1 << ROWS) - 1)) != 0
-        open_cols |= state.terminated[:, None]
-        u = torch.rand(open_cols.shape, generator=generator, device=state.device)
-        column = torch.where(open_cols, u, -1.0).argmax(dim=1)
+        own, opp = state.mover, state.other
+        if player is not None:
+            mover_views = player == state.current_player
+            own, opp = torch.where(mover_views, own, opp), torch.where(mover_views, opp, own)
+        cells = bits_to_cells(torch.stack([own, opp], dim=1), self._consts(state.device)[0])
+        return cells.view(-1, 2, ROWS, COLS).to(torch.float32)
+
+    def random_action(self, state: State, generator: torch.Generator | None = None) -> Tensor:
+        """Uniform over legal cells = uniform over open columns, drawn with one table lookup."""
+        assert isinstance(state, ConnectFourState)
+        _, table = self._consts(state.device)
+        open_cols = ~(state.mover | state.other) & _ROW  # top row empty <=> column open
+        u = torch.randint(0, _DRAWS, open_cols.shape, generator=generator, device=state.device)
+        column = table[open_cols * _DRAWS + u]
         return self.column_to_action(state, column)
 
     # ---------------------------------------------------------------- column actions
     def column_to_action(self, state: State, column: Tensor) -> Tensor:
         """[N] column (0..6) -> [N] cell action where a stone in that column lands.
 
-        A full column maps to its top cell, which is illegal, so the usual rule (a move
-        into a full column is illegal) carries over.
+        A full column maps to its top cell, which is then illegal, so the usual rule
+        (a move into a full column is illegal) carries over.
         """
         assert isinstance(state, ConnectFourState)
-        _, _, col_bits = self._consts(state.device)
-        column = column.to(torch.int64)
-        occupied = state.stones[:, 0] | state.stones[:, 1]
-        col_stones = (occupied >> col_bits[column.clamp(0, COLS - 1)]) & ((1 << ROWS) - 1)
-        height = _popcount6(col_stones)
-        row = (ROWS - 1 - height).clamp(min=0)
+        column = column.to(torch.int64).clamp(0, COLS - 1)
+        landing = (self._landing(state) >> column) & _COLUMN0  # 1 << 8r, or 0 if full
+        row = (landing.to(torch.float64).log2() / _W).clamp(min=0).to(torch.int64)
         return row * COLS + column
 
     @staticmethod
@@ -133,13 +149,15 @@ class ConnectFour(Game):
         return action % COLS
 
 
-def _has_four(stones: Tensor, directions: Tensor) -> Tensor:
+def _action_bit(action: Tensor) -> Tensor:
+    """Cell action ``r * 7 + c`` -> bit ``r * 8 + c``."""
+    return action + action // COLS
+
+
+def _has_four(stones: Tensor) -> Tensor:
     """[N] bool: whether bitboards [N] hold four in a row in any direction."""
-    x = stones[:, None]
-    pairs = x & (x >> directions)
-    return ((pairs & (pairs >> (2 * directions))) != 0).any(dim=1)
-
-
-def _popcount6(x: Tensor) -> Tensor:
-    """Number of set bits in a column (x < 64): its stones stack from the bottom."""
-    return sum(((x >> k) & 1 for k in range(ROWS)), torch.zeros_like(x))
+    found = torch.zeros_like(stones)
+    for shift in _DIRECTIONS:
+        pairs = stones & (stones >> shift)
+        found |= pairs & (pairs >> (2 * shift))
+    return found != 0

@@ -9,7 +9,8 @@ Conventions shared by every game:
 
 * Players are ``0`` (moves first) and ``1``. ``state.rewards[:, p]`` is player ``p``'s reward
   for the step that produced the state: ``+1`` / ``-1`` / ``0`` when the game ends, ``0``
-  otherwise. Rewards are zero-sum.
+  otherwise. Every game here is two-player zero-sum, so a state stores player 0's reward
+  (``state.reward``, [N]) and ``rewards`` derives the pair: 1-D fields keep ``step`` cheap.
 * Actions are cells numbered row-major from the top-left (``r * W + c``), seen from the
   player to move; games with a pass action put it last. Only Hex uses a mover frame that
   differs from the board (see ``rltransfer.games.hex``).
@@ -54,8 +55,13 @@ class State:
 
     current_player: Tensor  # [N] int64: 0 or 1, the player to move
     terminated: Tensor  # [N] bool: the game on this board is over
-    rewards: Tensor  # [N, 2] float32: each player's reward for the last step
+    reward: Tensor  # [N] float32: player 0's reward for the last step (player 1: -reward)
     step_count: Tensor  # [N] int64: plies played on this board (passes count)
+
+    @property
+    def rewards(self) -> Tensor:
+        """[N, 2] float32: each player's reward for the step that produced this state."""
+        return torch.stack([self.reward, 0.0 - self.reward], dim=1)
 
     @property
     def batch_size(self) -> int:
@@ -142,7 +148,7 @@ class Game(ABC):
     def _apply(self, state: State, action: Tensor) -> State:
         """Play ``action`` [N] (in ``[0, A)``) and return the next state.
 
-        Sets the game's own fields plus ``current_player``, ``terminated`` and ``rewards``.
+        Sets the game's own fields plus ``current_player``, ``terminated`` and ``reward``.
         ``step_count``, finished boards and illegal actions are handled by :meth:`step`,
         which discards this result wherever the action was not legal; so the rules must
         merely not fail on an illegal action, never check for one.
@@ -192,24 +198,31 @@ class Game(ABC):
                 self._raise_illegal(state, action, bad)
         ok = live & legal
         # ``_apply`` sees every board; where the action was illegal (or the board finished)
-        # its result is computed but discarded below, so rules never need a legal input.
-        played = self._apply(state, clamped)
-        played = dataclasses.replace(played, step_count=state.step_count + 1)
-        lost = self._forfeit(state)
-        finished = dataclasses.replace(state, rewards=torch.zeros_like(state.rewards))
-        return played.where(ok, lost.where(live, finished))
+        # its result is computed but discarded here, so rules never need a legal input.
+        # Elsewhere the board stays as it was: a live board with an illegal action is
+        # forfeited by the mover, a finished board gets zero reward.
+        played = self._apply(state, clamped).where(ok, state)
+        forfeit = torch.where(live, -self._mover_sign(state), 0.0)
+        return dataclasses.replace(
+            played,
+            terminated=played.terminated | ~ok,
+            reward=torch.where(ok, played.reward, forfeit),
+            step_count=state.step_count + live.to(torch.int64),
+        )
 
     def legal_mask(self, state: State) -> Tensor:
         """[N, A] bool; all ``True`` on finished boards (see module docstring)."""
         return self._legal_mask(state) | state.terminated[:, None]
 
-    def observe(self, state: State) -> Tensor:
-        """[N, C, H, W] float32 planes from the view of the player to move.
+    def observe(self, state: State, player: Tensor | None = None) -> Tensor:
+        """[N, C, H, W] float32 planes from the view of ``player`` [N] (default: the mover).
 
-        The default gives two planes, the mover's stones and the opponent's stones.
+        The default gives two planes, the viewer's stones and the opponent's stones.
+        Policies always see the mover's view; other viewers serve multi-agent APIs.
         """
         board = self.board(state)
-        me = (state.current_player + 1).view(-1, 1, 1).to(board.dtype)
+        viewer = state.current_player if player is None else player
+        me = (viewer + 1).view(-1, 1, 1).to(board.dtype)
         own = board == me
         opp = (board != 0) & ~own
         return torch.stack([own, opp], dim=1).float()
@@ -222,7 +235,7 @@ class Game(ABC):
 
     def winner(self, state: State) -> Tensor:
         """[N] int64: the winning player of a finished board, -1 for a draw or a live board."""
-        r = state.rewards[:, 0]
+        r = state.reward
         return torch.where(r > 0, 0, torch.where(r < 0, 1, -1)).to(torch.int64)
 
     # ------------------------------------------------------------------------- rendering
@@ -248,25 +261,19 @@ class Game(ABC):
         return {
             "current_player": torch.zeros(n, dtype=torch.int64, device=device),
             "terminated": torch.zeros(n, dtype=torch.bool, device=device),
-            "rewards": torch.zeros(n, 2, dtype=torch.float32, device=device),
+            "reward": torch.zeros(n, dtype=torch.float32, device=device),
             "step_count": torch.zeros(n, dtype=torch.int64, device=device),
         }
 
     @staticmethod
-    def _mover_wins(state: State, won: Tensor) -> Tensor:
-        """[N, 2] rewards where the player to move in ``state`` won on boards ``won``."""
-        sign = 1.0 - 2.0 * state.current_player.float()  # +1 if player 0 moved
-        r = won.float() * sign
-        return torch.stack([r, -r], dim=1)
+    def _mover_sign(state: State) -> Tensor:
+        """[N] float32: +1 where player 0 is to move, -1 where player 1 is."""
+        return 1.0 - 2.0 * state.current_player.to(torch.float32)
 
-    def _forfeit(self, state: State) -> State:
-        """The board unchanged, the game over, the mover losing: illegal-action outcome."""
-        return dataclasses.replace(
-            state,
-            terminated=torch.ones_like(state.terminated),
-            rewards=-self._mover_wins(state, torch.ones_like(state.terminated)),
-            step_count=state.step_count + 1,
-        )
+    @classmethod
+    def _mover_wins(cls, state: State, won: Tensor) -> Tensor:
+        """[N] ``reward`` (player 0's) where the player to move in ``state`` won on ``won``."""
+        return won.to(torch.float32) * cls._mover_sign(state)
 
     def _raise_illegal(self, state: State, action: Tensor, bad: Tensor) -> None:
         i = int(bad.nonzero()[0, 0])

@@ -1,6 +1,9 @@
 """Tic-tac-toe on 9-bit bitboards: 3x3, three in a row wins, a full board is a draw.
 
-Bit ``k`` of a player's int64 is cell ``k = r * 3 + c``, which is also the action index.
+Bit ``k`` of a bitboard is cell ``k = r * 3 + c``, which is also the action index. With
+only 512 possible bitboards, "does this player have three in a row" is one lookup in a
+512-entry table, and a uniform random legal move is one lookup in a table of
+``512 x 2520`` (2520 = lcm(1..9), so every empty cell of a pattern appears equally often).
 """
 
 from __future__ import annotations
@@ -18,11 +21,24 @@ _LINES = [
     [0, 4, 8], [2, 4, 6],  # diagonals
 ]  # fmt: skip
 _FULL = (1 << 9) - 1
+_DRAWS = 2520
+
+
+def _tables() -> tuple[Tensor, Tensor]:
+    """(wins [512] bool, uniform empty-cell choice [512 * 2520] int64)."""
+    masks = [sum(1 << k for k in line) for line in _LINES]
+    wins = torch.tensor([any(b & m == m for m in masks) for b in range(_FULL + 1)])
+    choice = torch.zeros(_FULL + 1, _DRAWS, dtype=torch.int64)
+    for empty in range(1, _FULL + 1):
+        cells = [k for k in range(9) if empty >> k & 1]
+        choice[empty] = torch.tensor(cells * (_DRAWS // len(cells)))
+    return wins, choice.view(-1)
 
 
 @dataclasses.dataclass(frozen=True)
 class TicTacToeState(State):
-    stones: Tensor  # [N, 2] int64 bitboards of player 0 (X) and player 1 (O)
+    mover: Tensor  # [N] int64 bitboard: stones of the player to move
+    other: Tensor  # [N] int64 bitboard: stones of the other player
 
 
 class TicTacToe(Game):
@@ -34,27 +50,30 @@ class TicTacToe(Game):
 
     def __init__(self, *, illegal_action: IllegalActionMode = "lose") -> None:
         super().__init__(illegal_action=illegal_action)
-        self._cache: dict[torch.device, tuple[Tensor, Tensor]] = {}
+        self._cache: dict[torch.device, tuple[Tensor, Tensor, Tensor]] = {}
 
-    def _consts(self, device: torch.device) -> tuple[Tensor, Tensor]:
+    def _consts(self, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+        """(cell bit positions [9], win table, move-choice table) on ``device``."""
         if device not in self._cache:
-            lines = torch.tensor([sum(1 << k for k in line) for line in _LINES], device=device)
-            self._cache[device] = (torch.arange(9, device=device), lines)
+            wins, choice = _tables()
+            self._cache[device] = (
+                torch.arange(9, device=device),
+                wins.to(device),
+                choice.to(device),
+            )
         return self._cache[device]
 
     def _init(self, n: int, device: torch.device) -> TicTacToeState:
-        return TicTacToeState(
-            **self._base_fields(n, device),
-            stones=torch.zeros(n, 2, dtype=torch.int64, device=device),
-        )
+        empty = torch.zeros(n, dtype=torch.int64, device=device)
+        return TicTacToeState(**self._base_fields(n, device), mover=empty, other=empty)
 
-    def _empty(self, state: TicTacToeState) -> Tensor:
-        return ~(state.stones[:, 0] | state.stones[:, 1]) & _FULL
+    @staticmethod
+    def _empty(state: TicTacToeState) -> Tensor:
+        return ~(state.mover | state.other) & _FULL
 
     def _legal_mask(self, state: State) -> Tensor:
         assert isinstance(state, TicTacToeState)
-        cells, _ = self._consts(state.device)
-        return bits_to_cells(self._empty(state), cells)
+        return bits_to_cells(self._empty(state), self._consts(state.device)[0])
 
     def _is_legal(self, state: State, action: Tensor) -> Tensor:
         assert isinstance(state, TicTacToeState)
@@ -62,22 +81,28 @@ class TicTacToe(Game):
 
     def _apply(self, state: State, action: Tensor) -> TicTacToeState:
         assert isinstance(state, TicTacToeState)
-        _, lines = self._consts(state.device)
-        player = state.current_player
-        mover_stones = state.stones.gather(1, player[:, None])[:, 0] | (1 << action)
-        stones = state.stones.scatter(1, player[:, None], mover_stones[:, None])
-        won = ((mover_stones[:, None] & lines) == lines).any(dim=1)
-        full = state.step_count + 1 >= self.max_moves
+        _, wins, _ = self._consts(state.device)
+        placed = state.mover | (1 << action)
+        won = wins[placed]
         return dataclasses.replace(
             state,
-            stones=stones,
-            current_player=1 - player,
-            terminated=won | full,
-            rewards=self._mover_wins(state, won),
+            mover=state.other,
+            other=placed,
+            current_player=1 - state.current_player,
+            terminated=won | (state.step_count >= self.max_moves - 1),
+            reward=self._mover_wins(state, won),
         )
 
     def board(self, state: State) -> Tensor:
         assert isinstance(state, TicTacToeState)
-        cells, _ = self._consts(state.device)
-        bits = bits_to_cells(state.stones, cells).to(torch.int8)  # [N, 2, 9]
-        return (bits[:, 0] + 2 * bits[:, 1]).view(-1, 3, 3)
+        first = state.current_player == 0
+        x = torch.where(first, state.mover, state.other)
+        o = torch.where(first, state.other, state.mover)
+        cells = bits_to_cells(torch.stack([x, o], dim=1), self._consts(state.device)[0])
+        return (cells[:, 0].to(torch.int8) + 2 * cells[:, 1].to(torch.int8)).view(-1, 3, 3)
+
+    def random_action(self, state: State, generator: torch.Generator | None = None) -> Tensor:
+        assert isinstance(state, TicTacToeState)
+        _, _, choice = self._consts(state.device)
+        u = torch.randint(0, _DRAWS, state.mover.shape, generator=generator, device=state.device)
+        return choice[self._empty(state) * _DRAWS + u]
