@@ -82,7 +82,7 @@ class _BatchDependent(TicTacToe):
     [
         (_RewardsMidGame, "reward was given while the game went on"),
         (_Mutating, "mutated its input"),
-        (_NeverEnds, "outlasted max_moves"),
+        (_NeverEnds, "a board has no legal action"),
         (_BiasedRandom, "not uniform"),
         (_BatchDependent, "played alone differs"),
     ],
