@@ -1,0 +1,224 @@
+"""Random-play throughput of the batched games, beside one-board reference loops.
+
+A "step" is one move on one board: ``batch`` boards stepped once count ``batch`` steps.
+Every figure includes drawing a uniform random legal move and resetting finished boards,
+i.e. everything a rollout does except the network. References: PettingZoo's
+``connect_four_v3`` / ``tictactoe_v3`` and OpenSpiel's games, each stepped in its usual
+Python loop over one board, in the same process and run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from rltransfer.games import make
+from rltransfer.games.core import Game, State
+
+#: (label, game id, options) of the benchmarked configurations.
+DEFAULT_GAMES: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("tic_tac_toe", "tic_tac_toe", {}),
+    ("connect_four", "connect_four", {}),
+    ("othello 6x6", "othello", {"size": 6}),
+    ("othello 8x8", "othello", {"size": 8}),
+    ("hex 7x7", "hex", {"size": 7}),
+    ("hex 11x11", "hex", {"size": 11}),
+    ("gomoku 9x9", "gomoku", {"size": 9}),
+    ("gomoku 15x15", "gomoku", {"size": 15}),
+)
+CPU_BATCHES = (1024, 4096, 16384, 65536)
+CUDA_BATCHES = tuple(2**k for k in range(14, 21, 2))
+_OPENSPIEL = {
+    "tic_tac_toe": ("tic_tac_toe", {}),
+    "connect_four": ("connect_four", {}),
+    "othello": ("othello", {}),  # 8x8 only
+    "hex": ("hex", {"board_size": "size"}),
+    "gomoku": ("gomoku", {"size": "size"}),
+}
+
+
+@dataclasses.dataclass
+class Row:
+    label: str
+    impl: str
+    device: str
+    threads: int
+    batch: int
+    steps_per_s: float
+    reference: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+def _play_fn(game: Game, fresh: State) -> Callable[[State, torch.Generator], State]:
+    def play(state: State, gen: torch.Generator) -> State:
+        state = game.step(state, game.random_action(state, gen))
+        return fresh.where(state.terminated, state)
+
+    return play
+
+
+def time_game(
+    game: Game, batch: int, device: torch.device, seconds: float, compile: bool = False
+) -> float:
+    """Random-play steps per second of ``game`` at ``batch`` boards on ``device``."""
+    gen = torch.Generator(device=device).manual_seed(0)
+    fresh = game.init(batch, device=device)
+    play = _play_fn(game, fresh)
+    if compile:
+        play = torch.compile(play, dynamic=False)
+    state = fresh
+    for _ in range(5):  # warm-up (and compilation)
+        state = play(state, gen)
+    _sync(device)
+    plies, start = 0, time.perf_counter()
+    while True:
+        for _ in range(10):
+            state = play(state, gen)
+        plies += 10
+        _sync(device)
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return plies * batch / elapsed
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_pettingzoo(game_id: str, seconds: float) -> float | None:
+    """Steps per second of PettingZoo's own version of ``game_id`` in a one-board loop."""
+    try:
+        from pettingzoo.classic import connect_four_v3, tictactoe_v3
+    except ImportError:
+        return None
+    envs = {"connect_four": connect_four_v3, "tic_tac_toe": tictactoe_v3}
+    if game_id not in envs:
+        return None
+    env = envs[game_id].env()
+    rng = random.Random(0)
+    env.reset(seed=0)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(100):
+            if any(env.terminations.values()):
+                env.reset()
+            mask = env.observe(env.agent_selection)["action_mask"]
+            env.step(rng.choice(mask.nonzero()[0].tolist()))
+        steps += 100
+    return steps / (time.perf_counter() - start)
+
+
+def time_openspiel(game_id: str, options: dict[str, Any], seconds: float) -> float | None:
+    """Steps per second of OpenSpiel's version of the game in its usual Python loop."""
+    try:
+        import pyspiel
+    except ImportError:
+        return None
+    if game_id not in _OPENSPIEL or (game_id == "othello" and options.get("size", 8) != 8):
+        return None
+    name, params = _OPENSPIEL[game_id]
+    spiel = pyspiel.load_game(name, {k: options.get(v, v) for k, v in params.items()})
+    rng = random.Random(0)
+    state, steps, start = spiel.new_initial_state(), 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(100):
+            if state.is_terminal():
+                state = spiel.new_initial_state()
+            state.apply_action(rng.choice(state.legal_actions()))
+        steps += 100
+    return steps / (time.perf_counter() - start)
+
+
+def run_bench(
+    games: Sequence[tuple[str, str, dict[str, Any]]] = DEFAULT_GAMES,
+    batches: Sequence[int] | None = None,
+    devices: Sequence[str] = ("cpu", "cuda"),
+    threads: Sequence[int] = (1,),
+    seconds: float = 0.5,
+    compile: bool = False,
+    references: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> list[Row]:
+    """Measure every (game, device, threads, batch); returns the table rows."""
+    rows: list[Row] = []
+    say = progress or (lambda msg: None)
+    old_threads = torch.get_num_threads()
+    try:
+        for label, game_id, options in games:
+            game = make(game_id, **options)
+            refs: dict[str, float] = {}
+            if references:
+                torch.set_num_threads(1)
+                say(f"{label}: reference one-board loops")
+                measured = {
+                    "pettingzoo": time_pettingzoo(game_id, seconds),
+                    "openspiel": time_openspiel(game_id, options, seconds),
+                }
+                for impl, sps in measured.items():
+                    if sps is not None:
+                        refs[impl] = sps
+                        rows.append(Row(label, f"{impl} (1-board loop)", "cpu", 1, 1, sps))
+            for dev in devices:
+                if dev == "cuda" and not torch.cuda.is_available():
+                    continue
+                device = torch.device(dev)
+                dev_threads = threads if device.type == "cpu" else threads[:1]
+                for n_threads in dev_threads:
+                    torch.set_num_threads(n_threads)
+                    sizes = batches or (CPU_BATCHES if device.type == "cpu" else CUDA_BATCHES)
+                    for batch in sizes:
+                        say(f"{label}: {dev} batch {batch} threads {n_threads}")
+                        sps = time_game(game, batch, device, seconds, compile=compile)
+                        impl = "rltransfer" + (" compiled" if compile else "")
+                        rows.append(Row(label, impl, dev, n_threads, batch, sps, refs))
+    finally:
+        torch.set_num_threads(old_threads)
+    return rows
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    """A plain-text table; ratios are against the references measured in the same run."""
+    header = [
+        "game",
+        "implementation",
+        "device",
+        "threads",
+        "batch",
+        "steps/s",
+        "x PettingZoo",
+        "x OpenSpiel",
+    ]
+    lines = [header]
+    for r in rows:
+        ratio = [
+            f"{r.steps_per_s / r.reference[k]:,.1f}x" if k in r.reference else ""
+            for k in ("pettingzoo", "openspiel")
+        ]
+        lines.append(
+            [
+                r.label,
+                r.impl,
+                r.device,
+                str(r.threads),
+                f"{r.batch:,}",
+                f"{r.steps_per_s:,.0f}",
+                *ratio,
+            ]
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = []
+    for j, line in enumerate(lines):
+        out.append(
+            "  ".join(
+                c.rjust(w) if i >= 3 else c.ljust(w)
+                for i, (c, w) in enumerate(zip(line, widths, strict=True))
+            )
+        )
+        if j == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)

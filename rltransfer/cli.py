@@ -1,0 +1,154 @@
+"""The ``rltransfer`` command line (also ``python -m rltransfer``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+import torch
+
+from rltransfer import __version__
+
+
+def _cmd_games(args: argparse.Namespace) -> int:
+    from rltransfer.games import available_games, describe_options, make
+
+    for game_id in available_games():
+        game = make(game_id)
+        print(
+            f"{game_id:14s} {game.height}x{game.width} board, {game.num_actions} actions, "
+            f"{game.num_planes} planes; options: {describe_options(game_id)}"
+        )
+    return 0
+
+
+def _cmd_suites(args: argparse.Namespace) -> int:
+    from rltransfer.config import load_suite
+    from rltransfer.presets import available_specs
+
+    for name in available_specs("envs"):
+        suite = load_suite(name)
+        games = ", ".join(f"{g.name} x{g.num_envs}" for g in suite.games)
+        print(f"{name:12s} {suite.description}\n{'':12s} {games}")
+    return 0
+
+
+def _parse_ints(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from rltransfer.bench import DEFAULT_GAMES, format_table, run_bench
+    from rltransfer.games import available_games, parse_game_spec
+
+    if args.games:
+        games = []
+        for spec in args.games:
+            game_id, options = parse_game_spec(spec)
+            if game_id not in available_games():
+                print(f"error: unknown game {game_id!r}; available: {', '.join(available_games())}")
+                return 2
+            games.append((spec, game_id, options))
+    else:
+        games = list(DEFAULT_GAMES)
+    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda, but torch sees no CUDA device")
+        return 2
+    bar = tqdm(desc="bench", unit="run", leave=False, disable=args.quiet)
+
+    def progress(msg: str) -> None:
+        bar.set_postfix_str(msg)
+        bar.update()
+
+    rows = run_bench(
+        games,
+        batches=args.batch,
+        devices=devices,
+        threads=args.threads,
+        seconds=args.seconds,
+        compile=args.compile,
+        references=not args.no_reference,
+        progress=progress,
+    )
+    bar.close()
+    print(f"rltransfer {__version__}, torch {torch.__version__}: random-play moves per second")
+    print(format_table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([r.__dict__ for r in rows], f, indent=1)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rltransfer",
+        description="Multitask and game-transfer RL on batched, PyTorch-native board games.",
+    )
+    parser.add_argument("--version", action="version", version=f"rltransfer {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("games", help="list the games and their options")
+    p.set_defaults(fn=_cmd_games)
+
+    p = sub.add_parser("suites", help="list the game suites in envs/")
+    p.set_defaults(fn=_cmd_suites)
+
+    p = sub.add_parser(
+        "bench", help="random-play steps/s of every game vs PettingZoo and OpenSpiel"
+    )
+    p.add_argument(
+        "--games", nargs="+", metavar="GAME[:k=v]", help="e.g. connect_four othello:size=8"
+    )
+    p.add_argument(
+        "--batch", type=_parse_ints, metavar="N,N", help="batch sizes (default per device)"
+    )
+    p.add_argument(
+        "--device", choices=["cpu", "cuda", "all"], default="all", help="default: all present"
+    )
+    p.add_argument(
+        "--threads",
+        type=_parse_ints,
+        default=[1],
+        metavar="N,N",
+        help="torch CPU threads (default 1)",
+    )
+    p.add_argument("--seconds", type=float, default=0.5, help="time per measurement (default 0.5)")
+    p.add_argument(
+        "--compile", action="store_true", help="torch.compile the step (slow first call)"
+    )
+    p.add_argument(
+        "--no-reference", action="store_true", help="skip the PettingZoo/OpenSpiel loops"
+    )
+    p.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(fn=_cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from rltransfer.config import ConfigError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except (ConfigError, FileNotFoundError, KeyError, ValueError) as e:
+        # user-facing mistakes (unknown game, bad spec, missing file): one clear line
+        print(f"rltransfer {args.command}: error: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
