@@ -11,6 +11,7 @@ from typing import Any
 
 from rltransfer.games.connect_four import ConnectFour
 from rltransfer.games.core import Game, IllegalActionError, Option, State
+from rltransfer.games.othello import Othello
 from rltransfer.games.tic_tac_toe import TicTacToe
 
 _REGISTRY: dict[str, type[Game]] = {}
@@ -86,7 +87,7 @@ def parse_game_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return game_id.strip(), options
 
 
-for _cls in (TicTacToe, ConnectFour):
+for _cls in (TicTacToe, ConnectFour, Othello):
     register(_cls)
 
 __all__ = [

@@ -1,7 +1,8 @@
 """``check_game``: the conformance checker every game (ours or a user's) must pass.
 
 It plays seeded random games and checks the contract of ``rltransfer.games.core``:
-shapes, dtypes and device of every tensor; legal masks; zero-sum rewards given only when
+shapes, dtypes and device of every tensor; observation planes in [0, 1]; legal masks;
+players alternating every ply (a pass is a ply); zero-sum rewards given only when
 a game ends; termination within ``max_moves``; that ``step`` leaves its input untouched;
 that batched play equals one-board-at-a-time play; determinism under a seed; illegal
 actions and finished boards handled by the template; uniform random moves; rendering.
@@ -153,6 +154,8 @@ def _check_transition(game: Game, prev: State, nxt: State) -> None:
         game,
         "step_count did not advance",
     )
+    turned = nxt.current_player[live] == 1 - prev.current_player[live]
+    _require(bool(turned.all()), game, "the player to move did not alternate (a pass is a ply too)")
     _require(
         bool((nxt.step_count[~live] == prev.step_count[~live]).all()),
         game,

@@ -18,6 +18,7 @@ All state fields are 1-D, because on the CPU an op on ``[N]`` costs a fraction o
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import torch
 from torch import Tensor
@@ -36,6 +37,7 @@ _DIRECTIONS = (1, _W, _W - 1, _W + 1)  # across, down, the two diagonals
 _DRAWS = 420
 
 
+@functools.cache
 def _column_table() -> Tensor:
     table = torch.zeros(1 << COLS, _DRAWS, dtype=torch.int64)
     for pattern in range(1, 1 << COLS):
@@ -97,6 +99,12 @@ class ConnectFour(Game):
             current_player=1 - state.current_player,
             terminated=won | (state.step_count >= self.max_moves - 1),
             reward=self._mover_wins(state, won),
+        )
+
+    def null_move(self, state: State) -> ConnectFourState:
+        assert isinstance(state, ConnectFourState)
+        return dataclasses.replace(
+            state, mover=state.other, other=state.mover, current_player=1 - state.current_player
         )
 
     def board(self, state: State) -> Tensor:

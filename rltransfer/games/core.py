@@ -7,7 +7,9 @@ a game module writes only its rules (``_init``, ``_legal_mask``, ``_apply``, ``b
 
 Conventions shared by every game:
 
-* Players are ``0`` (moves first) and ``1``. ``state.rewards[:, p]`` is player ``p``'s reward
+* Players are ``0`` (moves first) and ``1`` and strictly alternate: every ply, a pass
+  included, hands the move to the other player. Observation planes lie in ``[0, 1]``.
+* ``state.rewards[:, p]`` is player ``p``'s reward
   for the step that produced the state: ``+1`` / ``-1`` / ``0`` when the game ends, ``0``
   otherwise. Every game here is two-player zero-sum, so a state stores player 0's reward
   (``state.reward``, [N]) and ``rewards`` derives the pair: 1-D fields keep ``step`` cheap.
@@ -232,6 +234,14 @@ class Game(ABC):
         mask = self.legal_mask(state)
         u = torch.rand(mask.shape, generator=generator, device=mask.device)
         return torch.where(mask, u, -1.0).argmax(dim=1)
+
+    def null_move(self, state: State) -> State:
+        """The same positions with the other player to move (no stone placed).
+
+        Not a legal move of any game here: scripted opponents use it to ask "where would
+        my opponent win if it moved now?" (see ``rltransfer.opponents``).
+        """
+        raise NotImplementedError(f"{self.id} does not define a null move")
 
     def winner(self, state: State) -> Tensor:
         """[N] int64: the winning player of a finished board, -1 for a draw or a live board."""

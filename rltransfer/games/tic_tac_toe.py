@@ -9,6 +9,7 @@ only 512 possible bitboards, "does this player have three in a row" is one looku
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import torch
 from torch import Tensor
@@ -24,6 +25,7 @@ _FULL = (1 << 9) - 1
 _DRAWS = 2520
 
 
+@functools.cache
 def _tables() -> tuple[Tensor, Tensor]:
     """(wins [512] bool, uniform empty-cell choice [512 * 2520] int64)."""
     masks = [sum(1 << k for k in line) for line in _LINES]
@@ -91,6 +93,12 @@ class TicTacToe(Game):
             current_player=1 - state.current_player,
             terminated=won | (state.step_count >= self.max_moves - 1),
             reward=self._mover_wins(state, won),
+        )
+
+    def null_move(self, state: State) -> TicTacToeState:
+        assert isinstance(state, TicTacToeState)
+        return dataclasses.replace(
+            state, mover=state.other, other=state.mover, current_player=1 - state.current_player
         )
 
     def board(self, state: State) -> Tensor:
