@@ -7,28 +7,28 @@ import dataclasses
 import pytest
 import torch
 
-from rltransfer.games.core import IllegalActionError
+from rltransfer.games.check import check_game
+from rltransfer.games.core import IllegalActionError, State
 from rltransfer.games.gomoku import Gomoku, GomokuState
 
 SIZE = 9
-# Player 1's filler moves, far from every line the tests build (bottom row).
-FILLER = [(8, c) for c in (0, 2, 4, 6, 8, 1)]
+# Player 1's filler moves, away from every line the tests build and never five in a row.
+FILLER = [(8, 0), (8, 2), (8, 4), (8, 6), (8, 8), (7, 1), (7, 3), (7, 5)]
 
 
-def play(game: Gomoku, state: GomokuState, moves: list[tuple[int, int]]) -> GomokuState:
-    """Play cells ``(r, c)`` in turn on board 0; every move but the last keeps it live."""
+def play(game: Gomoku, state: State, moves: list[tuple[int, int]]) -> GomokuState:
+    """Play cells ``(r, c)`` on every board in turn; board 0 stays live until the last."""
     for i, (r, c) in enumerate(moves):
         assert not bool(state.terminated[0]), f"game ended before move {i}"
-        new = game.step(state, torch.tensor([r * game.width + c]))
-        assert isinstance(new, GomokuState)
-        state = new
+        state = game.step(state, torch.full((state.batch_size,), r * game.width + c))
+    assert isinstance(state, GomokuState)
     return state
 
 
 def x_line(x_moves: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """X plays ``x_moves``, O answers on the bottom row in between."""
+    """X plays ``x_moves``, O answers with ``FILLER`` in between (X plays last)."""
     moves: list[tuple[int, int]] = []
-    for x, o in zip(x_moves, FILLER):
+    for x, o in zip(x_moves, FILLER[: len(x_moves)], strict=True):
         moves += [x, o]
     return moves[:-1]
 
@@ -55,7 +55,7 @@ def test_options_and_shapes() -> None:
     assert (game.size, game.num_actions, game.max_moves) == (9, 81, 81)
     assert game.options["size"].choices == tuple(range(7, 20))
     assert game.observe(game.init(2)).shape == (2, 2, 9, 9)
-    with pytest.raises(ValueError, match="7..19"):
+    with pytest.raises(ValueError, match=r"7\.\.19"):
         Gomoku(20)
 
 
@@ -76,7 +76,7 @@ FIVE_BOARDS = {
         .........
         .........
         .........
-        OOOO.....
+        O.O.O.O..
         """,
     "vertical": """
         ......X..
@@ -87,7 +87,7 @@ FIVE_BOARDS = {
         .........
         .........
         .........
-        OOOO.....
+        O.O.O.O..
         """,
     "diagonal": """
         .........
@@ -98,7 +98,7 @@ FIVE_BOARDS = {
         .....X...
         ......X..
         .........
-        OOOO.....
+        O.O.O.O..
         """,
     "anti_diagonal": """
         ........X
@@ -109,7 +109,7 @@ FIVE_BOARDS = {
         .........
         .........
         .........
-        OOOO.....
+        O.O.O.O..
         """,
 }
 
@@ -117,12 +117,11 @@ FIVE_BOARDS = {
 @pytest.mark.parametrize("direction", sorted(FIVES))
 def test_five_in_a_row_wins_in_every_direction(direction: str) -> None:
     game = Gomoku(SIZE)
-    # ``x_line`` drops O's last reply, so the O filler reads OOOO on the bottom row.
     moves = x_line(FIVES[direction])
     before = play(game, game.init(1), moves[:-1])
     assert before.terminated.tolist() == [False]
     state = play(game, before, moves[-1:])
-    assert game.render_text(state) == board_text(FIVE_BOARDS[direction].replace("O.O.O.O", ""))
+    assert game.render_text(state) == board_text(FIVE_BOARDS[direction])
     assert state.terminated.tolist() == [True]
     assert state.rewards.tolist() == [[1.0, -1.0]]
     assert game.winner(state).tolist() == [0]
@@ -130,9 +129,9 @@ def test_five_in_a_row_wins_in_every_direction(direction: str) -> None:
 
 def test_player_1_can_win_too() -> None:
     game = Gomoku(SIZE)
-    x_moves = [(0, 0), (0, 2), (0, 4), (0, 6), (2, 0), (2, 2)]
+    x_moves = [(0, 0), (0, 2), (0, 4), (0, 6), (2, 0)]
     o_moves = [(5, c) for c in range(5)]
-    moves = [m for pair in zip(x_moves, o_moves) for m in pair]
+    moves = [m for pair in zip(x_moves, o_moves, strict=True) for m in pair]
     state = play(game, game.init(1), moves)
     assert state.terminated.tolist() == [True]
     assert state.rewards.tolist() == [[-1.0, 1.0]]
@@ -150,17 +149,19 @@ def test_six_in_a_row_wins_freestyle() -> None:
     assert state.rewards.tolist() == [[1.0, -1.0]]
 
 
-def test_four_in_a_row_does_not_win() -> None:
+def test_four_in_a_row_and_broken_lines_do_not_win() -> None:
     game = Gomoku(SIZE)
-    moves = x_line([(4, 2), (4, 3), (4, 4), (4, 5)])
-    state = play(game, game.init(1), moves)
-    assert game.render_text(state).splitlines()[4] == "..XXXX..."
+    moves = x_line([(4, 0), (4, 1), (4, 2), (4, 3), (4, 5), (4, 7), (4, 6)])
+    state = play(game, game.init(1), moves[:7])
+    assert game.render_text(state).splitlines()[4] == "XXXX....."
     assert state.terminated.tolist() == [False]
     assert state.rewards.tolist() == [[0.0, 0.0]]
-    # A broken five (XXXX.X) is not five in a row either.
-    state = play(game, state, [(8, 5), (4, 7)])
-    assert game.render_text(state).splitlines()[4] == "..XXXX.X."
+    # The last stone sees X at (4,7) on one side and four X beyond a gap on the other:
+    # seven X on the row, but only three in a row through the new stone.
+    state = play(game, state, moves[7:])
+    assert game.render_text(state).splitlines()[4] == "XXXX.XXX."
     assert state.terminated.tolist() == [False]
+    assert state.step_count.tolist() == [13]
 
 
 @pytest.mark.parametrize(
@@ -196,17 +197,28 @@ def test_full_board_without_a_line_is_a_draw() -> None:
     cells = [".XO".index(ch) for ch in final.replace("\n", "")] + [0]
     cells[3 * 7 + 3] = 0
     fresh = game.init(1)
+    assert isinstance(fresh, GomokuState)
     state = dataclasses.replace(
         fresh,
         cells=torch.tensor([cells], dtype=torch.int8),
         step_count=torch.tensor([48]),
     )
     assert game.legal_mask(state)[0].nonzero()[:, 0].tolist() == [24]
-    state = game.step(state, torch.tensor([24]))
-    assert game.render_text(state) == final
-    assert state.terminated.tolist() == [True]
-    assert state.rewards.tolist() == [[0.0, 0.0]]
-    assert game.winner(state).tolist() == [-1]
+    end = game.step(state, torch.tensor([24]))
+    assert game.render_text(end) == final
+    assert end.terminated.tolist() == [True]
+    assert end.rewards.tolist() == [[0.0, 0.0]]
+    assert game.winner(end).tolist() == [-1]
+
+
+def test_null_move_lets_the_same_player_move_again() -> None:
+    game = Gomoku(SIZE)
+    state = play(game, game.init(1), x_line([(2, 2), (2, 3), (2, 4), (2, 5)]))  # O to move
+    swapped = game.null_move(state)
+    assert swapped.current_player.tolist() == [0]
+    assert torch.equal(game.board(swapped), game.board(state))
+    won = game.step(swapped, torch.tensor([2 * SIZE + 6]))
+    assert won.rewards.tolist() == [[1.0, -1.0]]
 
 
 def test_legal_mask_is_the_empty_cells() -> None:
@@ -223,7 +235,7 @@ def test_illegal_move_loses_and_leaves_the_board() -> None:
     assert lost.rewards.tolist() == [[1.0, -1.0], [0.0, 0.0]]
     assert game.render_text(lost, 0) == game.render_text(state, 0)
     assert game.render_text(lost, 1).splitlines()[4] == "....XO..."
-    with pytest.raises(IllegalActionError, match="action 40 is illegal on board 0"):
+    with pytest.raises(IllegalActionError, match="illegal"):
         Gomoku(SIZE, illegal_action="raise").step(state, torch.tensor([40, 41]))
 
 
@@ -258,3 +270,8 @@ def test_step_does_not_mutate_its_input() -> None:
     game.step(state, torch.tensor([4]))
     for k, v in state.tensors().items():
         assert torch.equal(v, before[k]), k
+
+
+@pytest.mark.parametrize("size", [7, 9, 19])
+def test_passes_check_game(size: int) -> None:
+    check_game(Gomoku(size), num_boards=32)

@@ -12,20 +12,20 @@ import dataclasses
 import pytest
 import torch
 
-from rltransfer.games.core import IllegalActionError
+from rltransfer.games.check import check_game
+from rltransfer.games.core import IllegalActionError, State
 from rltransfer.games.hex import NEIGHBOUR_OFFSETS, Hex, HexState
 
 SIZE = 5
 
 
-def play(game: Hex, state: HexState, moves: list[tuple[int, int]]) -> HexState:
-    """Play board cells ``(r, c)`` in turn on board 0; every move but the last keeps it live."""
+def play(game: Hex, state: State, moves: list[tuple[int, int]]) -> HexState:
+    """Play board cells ``(r, c)`` on every board in turn; board 0 stays live until the last."""
     for i, (r, c) in enumerate(moves):
         assert not bool(state.terminated[0]), f"game ended before move {i}"
-        cell = torch.tensor([r * game.width + c])
-        new = game.step(state, game.view_action(state, cell))
-        assert isinstance(new, HexState)
-        state = new
+        cell = torch.full((state.batch_size,), r * game.width + c)
+        state = game.step(state, game.view_action(state, cell))
+    assert isinstance(state, HexState)
     return state
 
 
@@ -40,7 +40,7 @@ def test_options_and_shapes() -> None:
     state = game.init(3)
     assert game.observe(state).shape == (3, 2, 9, 9)
     assert game.legal_mask(state).shape == (3, 81)
-    with pytest.raises(ValueError, match="5..13"):
+    with pytest.raises(ValueError, match=r"5\.\.13"):
         Hex(4)
 
 
@@ -56,7 +56,7 @@ def test_bent_chain_wins_for_player_0_and_last_stone_merges_groups() -> None:
     # The last X stone, (1,2), joins the top group {(0,3)} and the bottom group.
     x_moves = [(0, 3), (1, 1), (3, 0), (4, 0), (2, 1), (1, 2)]
     o_moves = [(0, 0), (0, 1), (2, 3), (3, 3), (4, 4)]
-    moves = [m for pair in zip(x_moves, o_moves) for m in pair] + [x_moves[-1]]
+    moves = [m for pair in zip(x_moves[:-1], o_moves, strict=True) for m in pair] + [x_moves[-1]]
     before = play(game, game.init(1), moves[:-1])
     assert not bool(before.terminated[0])
     # Two separate X groups before the merge: the top stone and the four-stone chain.
@@ -89,7 +89,7 @@ def test_square_grid_diagonal_is_not_a_connection() -> None:
     # X's (0,0)-(1,1) step is (r+1, c+1): connected on a square grid, not in hex.
     x_moves = [(0, 0), (1, 1), (2, 1), (3, 1), (4, 1)]
     o_moves = [(0, 4), (1, 4), (2, 4), (3, 4), (4, 4)]
-    moves = [m for pair in zip(x_moves, o_moves) for m in pair]
+    moves = [m for pair in zip(x_moves, o_moves, strict=True) for m in pair]
     state = play(game, game.init(1), moves)
     assert game.render_text(state) == board_text(
         """
@@ -113,7 +113,7 @@ def test_player_1_wins_left_to_right() -> None:
     # O: (2,0) -> (2,1) -(r-1,c+1)-> (1,2) -> (1,3) -(r-1,c+1)-> (0,4).
     o_moves = [(2, 0), (2, 1), (1, 2), (1, 3), (0, 4)]
     x_moves = [(4, 0), (4, 1), (4, 2), (4, 3), (3, 0)]
-    moves = [m for pair in zip(x_moves, o_moves) for m in pair]
+    moves = [m for pair in zip(x_moves, o_moves, strict=True) for m in pair]
     before = play(game, game.init(1), moves[:-1])
     assert before.terminated.tolist() == [False]
     state = play(game, before, moves[-1:])
@@ -137,7 +137,7 @@ def test_top_bottom_chain_of_player_1_does_not_win() -> None:
     # O fills column 2 top to bottom: that is player 0's goal, not O's.
     o_moves = [(r, 2) for r in range(SIZE)]
     x_moves = [(0, 0), (0, 4), (2, 0), (2, 4), (4, 4)]
-    moves = [m for pair in zip(x_moves, o_moves) for m in pair]
+    moves = [m for pair in zip(x_moves, o_moves, strict=True) for m in pair]
     state = play(game, game.init(1), moves)
     assert state.terminated.tolist() == [False]
 
@@ -156,8 +156,8 @@ def test_player_1_sees_and_plays_the_transposed_board() -> None:
     view_action = torch.tensor([0 * SIZE + 3])  # view (0, 3) = board (3, 0)
     assert game.board_action(state, view_action).tolist() == [3 * SIZE + 0]
     assert game.view_action(state, torch.tensor([3 * SIZE + 0])).tolist() == [0 * SIZE + 3]
-    state = game.step(state, view_action)
-    assert game.render_text(state) == board_text(
+    after = game.step(state, view_action)
+    assert game.render_text(after) == board_text(
         """
         .X...
         .....
@@ -167,14 +167,24 @@ def test_player_1_sees_and_plays_the_transposed_board() -> None:
         """
     )
     # Player 0's frame is the board itself, for actions and planes alike.
-    assert game.board_action(state, torch.tensor([3])).tolist() == [3]
-    board = game.board(state)[0]
+    assert game.board_action(after, torch.tensor([3])).tolist() == [3]
+    board = game.board(after)[0]
     expected = torch.stack([(board == 1).float(), (board == 2).float()])
-    assert torch.equal(game.observe(state)[0], expected)
-    assert game.legal_mask(state)[0].logical_not().nonzero()[:, 0].tolist() == [1, 15]
+    assert torch.equal(game.observe(after)[0], expected)
+    assert game.legal_mask(after)[0].logical_not().nonzero()[:, 0].tolist() == [1, 15]
     # Another viewer: player 1 looking at the same position sees it transposed.
-    seen_by_1 = game.observe(state, torch.tensor([1]))[0]
+    seen_by_1 = game.observe(after, torch.tensor([1]))[0]
     assert torch.equal(seen_by_1, torch.stack([expected[1].T, expected[0].T]))
+
+
+def test_null_move_hands_over_the_turn_and_the_frame() -> None:
+    game = Hex(SIZE)
+    state = play(game, game.init(1), [(0, 1)])  # O to move: X's stone is view cell (1, 0)
+    assert game.legal_mask(state)[0].logical_not().nonzero()[:, 0].tolist() == [5]
+    swapped = game.null_move(state)
+    assert swapped.current_player.tolist() == [0]
+    assert torch.equal(game.board(swapped), game.board(state))
+    assert game.legal_mask(swapped)[0].logical_not().nonzero()[:, 0].tolist() == [1]
 
 
 def test_batched_boards_are_independent() -> None:
@@ -212,3 +222,8 @@ def test_step_does_not_mutate_its_input() -> None:
     for k, v in state.tensors().items():
         assert torch.equal(v, before[k]), k
     assert dataclasses.fields(state)  # a dataclass state, replaced not edited
+
+
+@pytest.mark.parametrize("size", [5, 9, 13])
+def test_passes_check_game(size: int) -> None:
+    check_game(Hex(size), num_boards=32)

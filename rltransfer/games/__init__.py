@@ -11,6 +11,8 @@ from typing import Any
 
 from rltransfer.games.connect_four import ConnectFour
 from rltransfer.games.core import Game, IllegalActionError, Option, State
+from rltransfer.games.gomoku import Gomoku
+from rltransfer.games.hex import Hex
 from rltransfer.games.othello import Othello
 from rltransfer.games.tic_tac_toe import TicTacToe
 
@@ -87,7 +89,7 @@ def parse_game_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return game_id.strip(), options
 
 
-for _cls in (TicTacToe, ConnectFour, Othello):
+for _cls in (TicTacToe, ConnectFour, Othello, Hex, Gomoku):
     register(_cls)
 
 __all__ = [

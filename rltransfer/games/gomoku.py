@@ -96,6 +96,11 @@ class Gomoku(Game):
             reward=self._mover_wins(state, won),
         )
 
+    def null_move(self, state: State) -> GomokuState:
+        """The same stones with the other player to move (scripted opponents' "what if")."""
+        assert isinstance(state, GomokuState)
+        return dataclasses.replace(state, current_player=1 - state.current_player)
+
     def board(self, state: State) -> Tensor:
         """[N, H, W] int8: a view of ``state.cells`` (no copy); read it, do not write into it."""
         assert isinstance(state, GomokuState)

@@ -153,6 +153,15 @@ class Hex(Game):
         opp = (view != 0) & ~own
         return torch.stack([own, opp], dim=1).float()
 
+    def null_move(self, state: State) -> HexState:
+        """The same stones with the other player to move (scripted opponents' "what if").
+
+        Group labels do not depend on whose turn it is, so only ``current_player`` changes;
+        note that the mover's frame (and so every action) changes with it.
+        """
+        assert isinstance(state, HexState)
+        return dataclasses.replace(state, current_player=1 - state.current_player)
+
     # ------------------------------------------------------------------ frame mapping
     def board_action(self, state: State, action: Tensor) -> Tensor:
         """[N] action in the mover's frame -> [N] int64 board cell ``r * W + c``.
