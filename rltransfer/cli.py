@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
@@ -89,6 +90,57 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from rltransfer.config import make_train_config
+    from rltransfer.train import TrainingError, resume, train
+
+    try:
+        if args.resume:
+            resume(args.resume, quiet=args.quiet)
+            return 0
+        cfg = make_train_config(
+            suite=args.suite,
+            agent=args.agent,
+            overrides=args.set,
+            name=args.name or "",
+            total_steps=args.steps,
+            device=args.device,
+            seed=args.seed,
+            threads=args.threads,
+        )
+        train(cfg, args.run_dir, overwrite=args.overwrite, quiet=args.quiet)
+    except TrainingError as e:
+        print(f"rltransfer train: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from rltransfer.evaluate import format_results, play_match
+    from rltransfer.inference import load_policy
+    from rltransfer.opponents import PolicyPlayer, make_player
+    from rltransfer.train import resolve_device
+
+    device = resolve_device(args.device)
+    torch.set_num_threads(args.threads)
+    policy = load_policy(args.run, device)
+    tasks = [policy.task(g) for g in args.game] if args.game else policy.games
+    gen = torch.Generator(device=device).manual_seed(args.seed)
+    results = []
+    for task in tasks:
+        game = policy.make_game(task)
+        player = PolicyPlayer(policy.net, task)
+        for name in args.opponent:
+            if name in ("random", "greedy"):
+                opponent = make_player(name)
+            else:
+                other = load_policy(name, device)
+                opponent = PolicyPlayer(other.net, other.task(task), name=f"run:{Path(name).name}")
+            results.append(play_match(game, player, opponent, args.games, gen, device, task=task))
+    print(format_results(results))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rltransfer",
@@ -96,6 +148,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"rltransfer {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="multitask self-play PPO on a suite of games")
+    p.add_argument(
+        "--suite", default="classic", help="suite name in envs/ or a .toml path (default classic)"
+    )
+    p.add_argument("--agent", default="ppo_small", help="agent preset in agents/ or a .toml path")
+    p.add_argument(
+        "--steps", type=int, help="learner decisions to train for (default: the preset's)"
+    )
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: the preset's, auto)")
+    p.add_argument("--name", help="run name (default: <suite>_<agent>_<time>)")
+    p.add_argument("--run-dir", default="runs", help="folder for runs (default runs)")
+    p.add_argument("--seed", type=int, help="random seed (default: the preset's)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: the preset's, 1)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a preset value, e.g. --set ppo.learning_rate=3e-4 (repeatable)",
+    )
+    p.add_argument("--resume", metavar="RUN", help="continue runs/<name> from its last checkpoint")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an existing run of the same name"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(fn=_cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a trained run against random, greedy or another run")
+    p.add_argument("run", help="a run folder (runs/<name>) or a checkpoint folder")
+    p.add_argument("--game", nargs="+", help="games to evaluate (task names or ids; default all)")
+    p.add_argument(
+        "--opponent",
+        nargs="+",
+        default=["random", "greedy"],
+        help="random, greedy, or the path of another run (default: random greedy)",
+    )
+    p.add_argument(
+        "--games", type=int, default=1000, help="games per game and opponent (default 1000)"
+    )
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(fn=_cmd_eval)
 
     p = sub.add_parser("games", help="list the games and their options")
     p.set_defaults(fn=_cmd_games)
@@ -136,12 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from rltransfer.checkpoint import CheckpointError
     from rltransfer.config import ConfigError
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.fn(args))
-    except (ConfigError, FileNotFoundError, KeyError, ValueError) as e:
+    except (ConfigError, CheckpointError, FileNotFoundError, KeyError, ValueError) as e:
         # user-facing mistakes (unknown game, bad spec, missing file): one clear line
         print(f"rltransfer {args.command}: error: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2

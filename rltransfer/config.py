@@ -111,3 +111,183 @@ def load_suite(name_or_path: str | Path) -> SuiteSpec:
     return SuiteSpec(
         name=raw.get("name", path.stem), games=games, description=raw.get("description", "")
     )
+
+
+# ------------------------------------------------------------------ training configuration
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """The ``[train]`` table: budget, evaluation, checkpoints, device."""
+
+    total_steps: int = 500_000  # learner decisions, all games together (what SPS counts)
+    num_envs_scale: float = 1.0  # multiplies every game's num_envs (GPU presets: more boards)
+    eval_interval: int = 10  # iterations between evaluations
+    eval_games: int = 256  # games per game and opponent during training
+    final_eval_games: int = 1000  # games per game and opponent at the end
+    eval_opponents: tuple[str, ...] = ("random", "greedy")
+    checkpoint_interval: int = 10  # iterations between checkpoints
+    seed: int = 1
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: int = 1  # torch intra-op threads on the CPU (1 is fastest on 2 cores)
+
+
+def _section_types() -> dict[str, type]:
+    from rltransfer.collector import SelfPlayConfig
+    from rltransfer.policy import NetConfig
+    from rltransfer.ppo import PPOConfig
+
+    return {"net": NetConfig, "ppo": PPOConfig, "selfplay": SelfPlayConfig, "train": TrainSettings}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on; saved to ``<run>/config.toml``."""
+
+    suite: SuiteSpec
+    agent: str
+    net: Any
+    ppo: Any
+    selfplay: Any
+    train: TrainSettings
+    name: str = ""
+
+    def sections(self) -> dict[str, Any]:
+        """The config as plain TOML-able tables (the resolved ``config.toml``)."""
+        out: dict[str, Any] = {"name": self.name, "agent": self.agent}
+        out["suite"] = {
+            "name": self.suite.name,
+            "description": self.suite.description,
+            "games": [
+                {
+                    "id": g.id,
+                    "options": dict(g.options),
+                    "num_envs": g.num_envs,
+                    "weight": g.weight,
+                    "name": g.name,
+                }
+                for g in self.suite.games
+            ],
+        }
+        for section in _section_types():
+            out[section] = dataclasses.asdict(getattr(self, section))
+        return out
+
+
+def _build_section(cls: type, table: Mapping[str, Any], where: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    check_keys(table, set(fields), where)
+    values = {}
+    for key, value in table.items():
+        default = fields[key].default
+        if isinstance(default, tuple) and isinstance(value, list):
+            value = tuple(value)
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        expected = (
+            type(default) if default is not None and default is not dataclasses.MISSING else None
+        )
+        if expected is not None and not isinstance(value, expected):
+            raise ConfigError(f"{where}: {key} must be {expected.__name__}, got {value!r}")
+        values[key] = value
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """``"ppo.learning_rate=1e-3"`` -> ``("ppo", "learning_rate", 0.001)`` (TOML values)."""
+    key, eq, raw = text.partition("=")
+    section, dot, name = key.strip().partition(".")
+    if not eq or not dot or not name:
+        raise ConfigError(
+            f"bad --set {text!r}: expected section.key=value, e.g. ppo.learning_rate=1e-3"
+        )
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()  # a bare word: take it as a string
+    return section, name, value
+
+
+def make_train_config(
+    suite: str | Path | SuiteSpec = "classic",
+    agent: str | Path = "ppo_small",
+    overrides: list[str] | tuple[str, ...] = (),
+    name: str = "",
+    **train: Any,
+) -> TrainConfig:
+    """Agent preset -> suite -> ``--set`` overrides -> explicit ``train`` settings."""
+    suite_spec = suite if isinstance(suite, SuiteSpec) else load_suite(suite)
+    path = resolve_spec("agents", agent)
+    raw = read_toml(path)
+    sections = _section_types()
+    check_keys(raw, {*sections, "transfer", "description"}, str(path))
+    tables = {s: dict(raw.get(s, {})) for s in sections}
+    for item in overrides:
+        section, key, value = parse_override(item)
+        if section not in tables:
+            raise ConfigError(f"--set {item}: unknown section {section!r}; valid: {sorted(tables)}")
+        tables[section][key] = value
+    tables["train"].update({k: v for k, v in train.items() if v is not None})
+    built = {
+        s: _build_section(cls, tables[s], f"{path} [{s}] (with overrides)")
+        for s, cls in sections.items()
+    }
+    return TrainConfig(suite=suite_spec, agent=path.stem, name=name, **built)
+
+
+def load_run_config(path: Path) -> TrainConfig:
+    """Read a run's resolved ``config.toml`` back (for ``--resume`` and ``eval``)."""
+    raw = read_toml(path)
+    sections = _section_types()
+    check_keys(raw, {*sections, "suite", "name", "agent"}, str(path))
+    suite_raw = raw.get("suite", {})
+    games = tuple(
+        _game_spec(g, f"{path} [[suite.games]] #{i + 1}")
+        for i, g in enumerate(suite_raw.get("games", []))
+    )
+    suite = SuiteSpec(
+        name=suite_raw.get("name", ""), games=games, description=suite_raw.get("description", "")
+    )
+    built = {s: _build_section(cls, raw.get(s, {}), f"{path} [{s}]") for s, cls in sections.items()}
+    return TrainConfig(suite=suite, agent=raw.get("agent", ""), name=raw.get("name", ""), **built)
+
+
+def dump_toml(data: Mapping[str, Any]) -> str:
+    """A small TOML writer for configs: scalars, lists of scalars, tables, arrays of tables."""
+    lines: list[str] = []
+    _dump_table(data, "", lines)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v) if not (isinstance(v, float) and v != v) else "nan"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, Mapping):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    if v is None:
+        raise ConfigError("TOML has no null; leave the key out instead")
+    raise ConfigError(f"cannot write {v!r} to TOML")
+
+
+def _dump_table(data: Mapping[str, Any], prefix: str, lines: list[str]) -> None:
+    def is_table_list(v: Any) -> bool:
+        return isinstance(v, list) and bool(v) and all(isinstance(x, Mapping) for x in v)
+
+    for k, v in data.items():
+        if v is not None and not isinstance(v, Mapping) and not is_table_list(v):
+            lines.append(f"{k} = {_toml_value(v)}")
+    for k, v in data.items():
+        if isinstance(v, Mapping):
+            lines.append(f"\n[{prefix}{k}]")
+            _dump_table(v, f"{prefix}{k}.", lines)
+        elif is_table_list(v):
+            for item in v:
+                lines.append(f"\n[[{prefix}{k}]]")
+                _dump_table(item, f"{prefix}{k}.", lines)

@@ -1,0 +1,253 @@
+"""Device-resident self-play rollout collection for every game of a suite.
+
+For each game, N boards play in lockstep. On every board the learner holds one seat and an
+opponent the other; the learner's seat flips after each game on that board, so it learns
+both sides. Opponents are assigned to boards by fixed index ranges, in the proportions of
+the :class:`SelfPlayConfig` mix (the current policy, a past snapshot, random, greedy):
+static slices keep the step loop free of host syncs and data-dependent shapes.
+
+One collector step for a game is one learner decision on every board:
+
+1. the learner observes (it is the learner's turn on every board) and acts;
+2. the opponent replies on every board where the game goes on;
+3. the learner's reward for the step is the outcome of both moves from its seat, so when
+   the opponent's reply ends the game the learner's last move still gets the result
+   (done, -1/0/+1); the next observation, whose value bootstraps this step, is the
+   learner's own next turn;
+4. finished boards restart, the learner switching seats; where it now plays second, the
+   opponent opens at once.
+
+Opponent moves never enter the rollout. Everything lives in preallocated ``[T, N, ...]``
+tensors on the training device; episode statistics accumulate there too and are read
+once per iteration (:meth:`GameCollector.pop_stats`).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor
+
+from rltransfer.games.core import Game, State
+from rltransfer.opponents import GreedyPlayer
+from rltransfer.policy import PolicyNet
+
+OPPONENT_KINDS = ("self", "snapshot", "random", "greedy")
+
+
+@dataclasses.dataclass(frozen=True)
+class SelfPlayConfig:
+    """The opponent mix (fractions of each game's boards) and the snapshot pool."""
+
+    self: float = 0.5  # the current policy
+    snapshot: float = 0.2  # a past policy from the pool (the current one while it is empty)
+    random: float = 0.15
+    greedy: float = 0.15
+    snapshot_interval: int = 10  # iterations between snapshots added to the pool
+    pool_size: int = 8  # snapshots kept (oldest dropped)
+
+    def __post_init__(self) -> None:
+        fractions = [getattr(self, k) for k in OPPONENT_KINDS]
+        if any(f < 0 for f in fractions) or sum(fractions) <= 0:
+            raise ValueError(f"opponent mix must be non-negative and not all zero, got {fractions}")
+
+    def split(self, n: int) -> dict[str, slice]:
+        """Board index ranges per opponent kind; sizes follow the mix, summing to ``n``."""
+        fractions = [getattr(self, k) for k in OPPONENT_KINDS]
+        total = sum(fractions)
+        bounds, acc = [0], 0.0
+        for f in fractions:
+            acc += f / total
+            bounds.append(round(acc * n))
+        return {k: slice(bounds[i], bounds[i + 1]) for i, k in enumerate(OPPONENT_KINDS)}
+
+
+@dataclasses.dataclass
+class Rollout:
+    """One game's ``[T, N, ...]`` rollout of learner decisions (CleanRL names)."""
+
+    obs: Tensor  # [T, N, C, H, W] float32
+    masks: Tensor  # [T, N, A] bool: legal actions, re-applied in the update
+    actions: Tensor  # [T, N] int64
+    logprobs: Tensor  # [T, N] float32
+    values: Tensor  # [T, N] float32
+    rewards: Tensor  # [T, N] float32: outcome of the decision and the reply, learner's seat
+    dones: Tensor  # [T, N] bool: the game ended after this decision
+    next_value: Tensor  # [N] float32: value of the observation after the last step
+
+    @classmethod
+    def empty(cls, game: Game, num_steps: int, num_envs: int, device: torch.device) -> Rollout:
+        t, n = num_steps, num_envs
+
+        def z(*shape: int, dtype: torch.dtype = torch.float32) -> Tensor:
+            return torch.zeros(shape, dtype=dtype, device=device)
+
+        return cls(
+            obs=z(t, n, game.num_planes, game.height, game.width),
+            masks=z(t, n, game.num_actions, dtype=torch.bool),
+            actions=z(t, n, dtype=torch.int64),
+            logprobs=z(t, n),
+            values=z(t, n),
+            rewards=z(t, n),
+            dones=z(t, n, dtype=torch.bool),
+            next_value=z(n),
+        )
+
+
+_STAT_FIELDS = ("episodes", "wins", "draws", "losses", "length")
+
+
+class GameCollector:
+    """Self-play collection for one game (task) of a suite; see the module docstring."""
+
+    def __init__(
+        self,
+        task: str,
+        game: Game,
+        num_envs: int,
+        num_steps: int,
+        mix: SelfPlayConfig,
+        device: torch.device,
+        generator: torch.Generator,
+    ) -> None:
+        self.task, self.game, self.device, self.gen = task, game, device, generator
+        self.num_envs, self.num_steps = num_envs, num_steps
+        self.slices = mix.split(num_envs)
+        self.greedy = GreedyPlayer()
+        self.rollout = Rollout.empty(game, num_steps, num_envs, device)
+        self.fresh = game.init(num_envs, device=device)
+        self.state: State = self.fresh
+        # learner seat per board: alternate from the start so both seats are played at once
+        self.seat = torch.arange(num_envs, device=device) % 2
+        self.episode_length = torch.zeros(num_envs, dtype=torch.int64, device=device)
+        self.stats = torch.zeros(len(OPPONENT_KINDS), len(_STAT_FIELDS), device=device)
+        self.kind = torch.zeros(num_envs, dtype=torch.int64, device=device)
+        for i, k in enumerate(OPPONENT_KINDS):
+            self.kind[self.slices[k]] = i
+        self.moves = torch.zeros((), dtype=torch.int64, device=device)  # all plies, both sides
+
+    # ------------------------------------------------------------------------ rollout
+    @torch.no_grad()
+    def collect(self, net: PolicyNet, snapshot: PolicyNet | None) -> Rollout:
+        """Fill :attr:`rollout` with ``num_steps`` learner decisions on every board."""
+        ro, game = self.rollout, self.game
+        # boards restarted at the end of the last call (or fresh ones) where the learner
+        # plays second still wait for the opponent's opening move
+        self.state = self._opponent_move(self.state, net, snapshot)
+        for t in range(self.num_steps):
+            obs, mask = game.observe(self.state), game.legal_mask(self.state)
+            action, logprob, value = net.act(self.task, obs, mask, self.gen)
+            ro.obs[t], ro.masks[t], ro.actions[t] = obs, mask, action
+            ro.logprobs[t], ro.values[t] = logprob, value
+            self.moves += self.num_envs
+            state = self._opponent_move(game.step(self.state, action), net, snapshot)
+            # state.reward is player 0's reward of whichever ply ended the game (the
+            # learner's or the reply), 0 while it goes on; turn it to the learner's seat
+            ro.rewards[t] = state.reward * (1.0 - 2.0 * self.seat.to(torch.float32))
+            ro.dones[t] = state.terminated
+            self._record(state.terminated, ro.rewards[t])
+            self.state = self._reset(state, state.terminated)
+        _, ro.next_value = net(self.task, game.observe(self.state))
+        return ro
+
+    def _opponent_move(self, state: State, net: PolicyNet, snapshot: PolicyNet | None) -> State:
+        """The opponent moves on every live board where it is to move; others are kept
+        as they are (their ``reward`` too, so a game the learner's ply ended shows it)."""
+        moves = (state.current_player != self.seat) & ~state.terminated
+        parts = []
+        for kind in OPPONENT_KINDS:
+            sl = self.slices[kind]
+            if sl.stop == sl.start:
+                continue
+            part = state.index(sl)
+            if kind == "random":
+                parts.append(self.game.random_action(part, self.gen))
+            elif kind == "greedy":
+                parts.append(self.greedy.act(self.game, part, self.gen))
+            else:
+                player = snapshot if kind == "snapshot" and snapshot is not None else net
+                obs, mask = self.game.observe(part), self.game.legal_mask(part)
+                parts.append(player.act(self.task, obs, mask, self.gen)[0])
+        self.moves += moves.sum()
+        return self.game.step(state, torch.cat(parts)).where(moves, state)
+
+    def _reset(self, state: State, done: Tensor) -> State:
+        """Restart finished boards, the learner taking the other seat.
+
+        Where it now plays second, the opponent opens at the start of the next step.
+        """
+        self.seat = torch.where(done, 1 - self.seat, self.seat)
+        return self.fresh.where(done, state)
+
+    # -------------------------------------------------------------------- statistics
+    def _record(self, done: Tensor, reward: Tensor) -> None:
+        self.episode_length += 1
+        d = done.to(torch.float32)
+        per_board = torch.stack(
+            [
+                d,
+                d * (reward > 0),
+                d * (reward == 0),
+                d * (reward < 0),
+                d * self.episode_length,
+            ],
+            dim=1,
+        )
+        self.stats.index_add_(0, self.kind, per_board)
+        self.episode_length = torch.where(done, 0, self.episode_length)
+
+    def pop_stats(self) -> dict[str, dict[str, float]]:
+        """Episode statistics since the last call, per opponent kind (one host read)."""
+        rows = self.stats.tolist()
+        self.stats.zero_()
+        out = {}
+        for kind, row in zip(OPPONENT_KINDS, rows, strict=True):
+            out[kind] = dict(zip(_STAT_FIELDS, row, strict=True))
+        return out
+
+    # ------------------------------------------------------------------ checkpointing
+    def state_dict(self) -> dict[str, Tensor]:
+        """Everything in flight: boards, seats, episode counters (for exact resume)."""
+        out = {f"state.{k}": v for k, v in self.state.tensors().items()}
+        out.update(
+            seat=self.seat, episode_length=self.episode_length, stats=self.stats, moves=self.moves
+        )
+        return out
+
+    def load_state_dict(self, tensors: Mapping[str, Tensor]) -> None:
+        fields = {
+            k[len("state.") :]: v.to(self.device)
+            for k, v in tensors.items()
+            if k.startswith("state.")
+        }
+        self.state = dataclasses.replace(self.state, **fields)
+        self.seat = tensors["seat"].to(self.device)
+        self.episode_length = tensors["episode_length"].to(self.device)
+        self.stats = tensors["stats"].to(self.device)
+        self.moves = tensors["moves"].to(self.device)
+
+
+class SnapshotPool:
+    """Past policies kept on the device; one is sampled per iteration as an opponent."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.weights: list[dict[str, Tensor]] = []
+
+    def add(self, net: PolicyNet) -> None:
+        self.weights.append({k: v.detach().clone() for k, v in net.state_dict().items()})
+        del self.weights[: -self.size]
+
+    def sample(self, net: PolicyNet, generator: torch.Generator) -> PolicyNet | None:
+        """A copy of ``net`` holding a random past snapshot's weights (None if empty)."""
+        if not self.weights:
+            return None
+        i = int(
+            torch.randint(len(self.weights), (1,), generator=generator, device=generator.device)
+        )
+        opponent = copy.deepcopy(net)
+        opponent.load_state_dict(self.weights[i])
+        return opponent.eval()

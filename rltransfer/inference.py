@@ -1,0 +1,105 @@
+"""``load_policy``: a trained run's network, ready for inference in users' own code.
+
+>>> policy = rltransfer.load_policy("runs/classic_ppo_small")
+>>> actions = policy.act("connect_four", obs, legal_mask)   # obs [N, 2, 6, 7], mask [N, 42]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from rltransfer.checkpoint import (
+    CheckpointError,
+    checkpoint_dir,
+    load_into,
+    load_meta,
+    load_weights,
+)
+from rltransfer.config import GameSpec
+from rltransfer.games.core import Game
+from rltransfer.policy import NetConfig, PolicyNet, TaskShape, masked_logits, sample_logits
+
+
+class LoadedPolicy:
+    """A run's policy network with its games; :meth:`act` picks moves."""
+
+    def __init__(self, net: PolicyNet, specs: dict[str, GameSpec], source: Path) -> None:
+        self.net = net.eval()
+        self.specs = specs
+        self.source = source
+
+    @property
+    def games(self) -> list[str]:
+        """Task names this policy plays (e.g. ``othello_size6``)."""
+        return list(self.net.tasks)
+
+    def task(self, game: str) -> str:
+        """A task name from a task name or a game id that is unique in this policy."""
+        if game in self.net.tasks:
+            return game
+        matches = [k for k, s in self.specs.items() if s.id == game]
+        if len(matches) == 1:
+            return matches[0]
+        valid = ", ".join(self.games)
+        if matches:
+            raise KeyError(
+                f"game {game!r} is ambiguous in {self.source}; name one of: {', '.join(matches)}"
+            )
+        raise KeyError(f"{self.source} has no policy for {game!r}; it plays: {valid}")
+
+    def make_game(self, game: str, **extra: Any) -> Game:
+        """The game (with the options it was trained on) for a task."""
+        return self.specs[self.task(game)].make(**extra)
+
+    @torch.no_grad()
+    def act(
+        self,
+        game: str,
+        obs: Tensor,
+        legal_mask: Tensor,
+        *,
+        sample: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Actions [N] for observations [N, C, H, W] and legal masks [N, A].
+
+        Deterministic (the most probable legal action) unless ``sample=True``.
+        """
+        task = self.task(game)
+        shape = self.net.tasks[task]
+        expected = (shape.num_planes, shape.height, shape.width)
+        if obs.dim() != 4 or tuple(obs.shape[1:]) != expected:
+            raise ValueError(
+                f"{task}: obs must be [N, {', '.join(map(str, expected))}], got {list(obs.shape)}"
+            )
+        if legal_mask.shape != (obs.shape[0], shape.num_actions) or legal_mask.dtype != torch.bool:
+            raise ValueError(
+                f"{task}: legal_mask must be bool [{obs.shape[0]}, {shape.num_actions}], "
+                f"got {legal_mask.dtype} {list(legal_mask.shape)}"
+            )
+        device = next(self.net.parameters()).device
+        logits, _ = self.net(task, obs.to(device, torch.float32))
+        logits = masked_logits(logits, legal_mask.to(device))
+        action = sample_logits(logits, generator) if sample else logits.argmax(dim=1)
+        return action.to(obs.device)
+
+
+def load_policy(run_or_checkpoint: str | Path, device: str | torch.device = "cpu") -> LoadedPolicy:
+    """Load the latest checkpoint of a run (or a checkpoint folder) for inference."""
+    ckpt = checkpoint_dir(run_or_checkpoint)
+    meta = load_meta(ckpt)
+    try:
+        tasks = {k: TaskShape(**v) for k, v in meta["tasks"].items()}
+        cfg = NetConfig(**meta["net"])
+        specs = {g["name"]: GameSpec(**g) for g in meta["suite"]["games"]}
+    except (KeyError, TypeError) as e:
+        raise CheckpointError(
+            f"{ckpt}/meta.json: incomplete or from another version ({e})"
+        ) from None
+    net = PolicyNet(tasks, cfg).to(device)
+    load_into(net, load_weights(ckpt, device), ckpt / "model.safetensors")
+    return LoadedPolicy(net, specs, ckpt)

@@ -1,0 +1,134 @@
+"""The multitask PPO update: minibatches that mix every game of the suite.
+
+Each game's rollout becomes a flat batch (``b_`` names) with its own GAE advantages,
+normalised per game over the whole batch (``adv_norm = "game"``): games differ in how
+long and how decided their episodes are, and one game's scale should not drown another's.
+Every optimiser step then takes one minibatch slice (``mb_``) from every game, runs each
+through its own stem and head and the shared trunk, and sums the per-game losses with the
+suite's loss weights. Statistics are kept per game (approx_kl, clipfrac, entropy, ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from rltransfer.advantage import gae
+from rltransfer.collector import Rollout
+from rltransfer.policy import PolicyNet
+from rltransfer.ppo import PPOConfig, explained_variance, normalize, ppo_loss
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or inf; the update stopped before applying it."""
+
+
+@dataclasses.dataclass
+class Batch:
+    """One game's rollout, flattened over ``[T, N]``."""
+
+    obs: Tensor
+    masks: Tensor
+    actions: Tensor
+    logprobs: Tensor
+    values: Tensor
+    advantages: Tensor
+    returns: Tensor
+
+    def __len__(self) -> int:
+        return int(self.actions.shape[0])
+
+
+def make_batch(ro: Rollout, cfg: PPOConfig) -> Batch:
+    """GAE over the ``[T, N]`` rollout, then flatten; per-game normalisation if configured."""
+    advantages, returns = gae(
+        ro.rewards,
+        ro.values,
+        ro.dones.to(ro.rewards.dtype),
+        ro.next_value,
+        cfg.gamma,
+        cfg.gae_lambda,
+    )
+    b_adv = advantages.flatten()
+    if cfg.adv_norm == "game":
+        b_adv = normalize(b_adv)
+    return Batch(
+        obs=ro.obs.flatten(0, 1),
+        masks=ro.masks.flatten(0, 1),
+        actions=ro.actions.flatten(),
+        logprobs=ro.logprobs.flatten(),
+        values=ro.values.flatten(),
+        advantages=b_adv,
+        returns=returns.flatten(),
+    )
+
+
+def ppo_update(
+    net: PolicyNet,
+    optimizer: torch.optim.Optimizer,
+    batches: Mapping[str, Batch],
+    weights: Mapping[str, float],
+    cfg: PPOConfig,
+    generator: torch.Generator,
+) -> dict[str, float]:
+    """``update_epochs`` passes over every game's batch in mixed minibatches.
+
+    Returns mean statistics: ``losses/<stat>`` over all games and ``<game>/<stat>`` per
+    game. Raises :class:`NonFiniteLossError` (before the optimiser step) on a NaN loss.
+    """
+    tasks = list(batches)
+    sums: dict[str, Tensor] = {}
+    count = 0
+    params = [p for p in net.parameters() if p.requires_grad]
+    for _epoch in range(cfg.update_epochs):
+        perms = {
+            k: torch.randperm(len(b), generator=generator, device=b.actions.device)
+            for k, b in batches.items()
+        }
+        epoch_kl: list[Tensor] = []
+        for mb in range(cfg.num_minibatches):
+            optimizer.zero_grad(set_to_none=True)
+            total = torch.zeros((), device=next(iter(batches.values())).actions.device)
+            for task in tasks:
+                b, perm = batches[task], perms[task]
+                size = len(b) // cfg.num_minibatches
+                mb_inds = perm[mb * size : (mb + 1) * size]
+                dist, new_value = net.distribution(task, b.obs[mb_inds], b.masks[mb_inds])
+                loss, stats = ppo_loss(
+                    dist.log_prob(b.actions[mb_inds]),
+                    b.logprobs[mb_inds],
+                    b.advantages[mb_inds],
+                    dist.entropy(),
+                    new_value,
+                    b.values[mb_inds],
+                    b.returns[mb_inds],
+                    cfg,
+                    weight=weights.get(task, 1.0),
+                )
+                total = total + loss
+                for name, value in stats.items():
+                    key = f"{task}/{name}"
+                    sums[key] = sums.get(key, torch.zeros_like(value)) + value.detach()
+                epoch_kl.append(stats["approx_kl"].detach())
+            if not bool(torch.isfinite(total)):
+                raise NonFiniteLossError(f"non-finite loss {float(total)} in minibatch {mb}")
+            total.backward()  # type: ignore[no-untyped-call]
+            nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            optimizer.step()
+            count += 1
+        if cfg.target_kl is not None and float(torch.stack(epoch_kl).mean()) > cfg.target_kl:
+            break
+    out = {k: float(v) / count for k, v in sums.items()}
+    for stat in {k.split("/", 1)[1] for k in out}:
+        per_game = [out[f"{t}/{stat}"] for t in tasks if f"{t}/{stat}" in out]
+        out[f"losses/{stat}"] = sum(per_game) / len(per_game)
+    for task, b in batches.items():
+        out[f"{task}/explained_variance"] = explained_variance(b.values, b.returns)
+    out["losses/explained_variance"] = sum(out[f"{t}/explained_variance"] for t in tasks) / len(
+        tasks
+    )
+    out["epochs"] = float(count // cfg.num_minibatches)
+    return out

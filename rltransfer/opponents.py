@@ -1,0 +1,208 @@
+"""Opponents that move N boards at once: random, greedy (win, else block) and a policy.
+
+A :class:`Player` is anything with a ``name`` and an ``act(game, state, generator)`` that
+returns one legal action per board for the player to move. Players never loop over boards:
+the greedy player finds winning moves for every board and every action in one batched
+``step`` (the state expanded ``A`` times), so it runs on any game of ``rltransfer.games``
+without game-specific rules, on the CPU or the GPU.
+
+The greedy player is the classic scripted baseline of board-game RL (a policy that cannot
+beat "win if you can, block if you must" has not learned tactics yet). Blocking needs to
+ask where the *opponent* would win if it moved now, which needs a null move: the same
+position with the other player to move (``Game.null_move``). A game without one gets a
+greedy player that only takes wins (win-or-random); see :func:`threat_actions`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from rltransfer.games.core import Game, State
+from rltransfer.policy import PolicyNet, masked_logits
+
+
+class Player(Protocol):
+    """Something that picks moves: ``act`` returns [N] int64 actions, legal on live boards."""
+
+    name: str
+
+    def act(self, game: Game, state: State, generator: torch.Generator | None) -> Tensor: ...
+
+
+# --------------------------------------------------------------------------- tactics
+def winning_actions(game: Game, state: State) -> Tensor:
+    """[N, A] bool: the legal actions that end the game with a win for the player to move.
+
+    Computed generically: every board is repeated ``A`` times (``repeat_interleave``, so
+    board ``i`` owns rows ``i*A .. i*A + A - 1``), row ``i*A + a`` plays action ``a``, and a
+    row counts where the step terminated the game with reward ``+1`` for the mover. Rows
+    whose action is illegal, or whose board is finished, are not played (they are marked
+    finished before the step). Memory and work are ``N * A`` board steps.
+    """
+    n, a = state.batch_size, game.num_actions
+    legal = game.legal_mask(state) & ~state.terminated[:, None]
+    expanded = state.map(lambda t: t.repeat_interleave(a, 0))
+    # Rows with an illegal action are marked finished, so step leaves them alone instead
+    # of forfeiting them (or raising, under ``illegal_action="raise"``).
+    expanded = dataclasses.replace(expanded, terminated=~legal.view(-1))
+    actions = torch.arange(a, device=state.device).repeat(n)
+    after = game.step(expanded, actions)
+    mover_sign = 1.0 - 2.0 * expanded.current_player.to(torch.float32)
+    won = after.terminated & (after.reward * mover_sign > 0)
+    return won.view(n, a) & legal
+
+
+def null_move_or_none(game: Game, state: State) -> State | None:
+    """``game.null_move(state)``, or ``None`` where the game defines no null move.
+
+    Duck-typed (``getattr``) and tolerant of the base class's ``NotImplementedError``, so
+    games written before ``null_move`` existed, or outside this package, still work.
+    """
+    null_move = getattr(game, "null_move", None)
+    if null_move is None:
+        return None
+    try:
+        swapped: State = null_move(state)
+    except NotImplementedError:
+        return None
+    return swapped
+
+
+def threat_actions(game: Game, state: State) -> Tensor:
+    """[N, A] bool, in the mover's action frame: cells where the OPPONENT would win now.
+
+    That is :func:`winning_actions` on the null-move position (same stones, opponent to
+    move), mapped back to the mover's actions. In games where both players' actions name
+    board cells the same way that map is the identity. Games whose actions are in a
+    mover-relative frame (Hex: player 1's view is transposed) expose ``board_action``
+    (action -> board cell) and ``view_action`` (board cell -> action); they are used here
+    when present, so a threat cell is always the mover's action on that board cell.
+
+    A threat cell need not be legal for the mover (mask it with the legal mask to get
+    blocking moves). Raises ``NotImplementedError`` if the game has no null move.
+    """
+    threats = _threats_or_none(game, state)
+    if threats is None:
+        raise NotImplementedError(
+            f"{game.id}: threat_actions needs game.null_move(state), which this game lacks"
+        )
+    return threats
+
+
+def _threats_or_none(game: Game, state: State) -> Tensor | None:
+    """:func:`threat_actions`, or ``None`` where the game has no null move."""
+    swapped = null_move_or_none(game, state)
+    if swapped is None:
+        return None
+    threats = winning_actions(game, swapped)
+    board_action = getattr(game, "board_action", None)
+    view_action = getattr(game, "view_action", None)
+    if board_action is None or view_action is None:
+        return threats
+    # Re-index: the opponent's action b names board cell board_action(swapped, b), which
+    # the mover plays as view_action(state, cell). Both maps are per-board permutations.
+    n, a = threats.shape
+    opp_actions = torch.arange(a, device=state.device).repeat(n)
+    cells = board_action(swapped.map(lambda t: t.repeat_interleave(a, 0)), opp_actions)
+    mine = view_action(state.map(lambda t: t.repeat_interleave(a, 0)), cells).view(n, a)
+    return torch.zeros_like(threats).scatter(1, mine, threats)
+
+
+def _uniform_choice(mask: Tensor, generator: torch.Generator | None) -> Tensor:
+    """[N] int64: one ``True`` column per row of ``mask`` [N, A], uniformly at random.
+
+    The argmax of uniform noise over the allowed columns: uniform, seedable and batched.
+    Rows without any ``True`` give column 0 (callers never pass such rows).
+    """
+    u = torch.rand(mask.shape, generator=generator, device=mask.device)
+    return torch.where(mask, u, -1.0).argmax(dim=1)
+
+
+# --------------------------------------------------------------------------- players
+class RandomPlayer:
+    """Uniformly random legal moves (the game's own fast ``random_action``)."""
+
+    def __init__(self, name: str = "random") -> None:
+        self.name = name
+
+    def act(self, game: Game, state: State, generator: torch.Generator | None) -> Tensor:
+        return game.random_action(state, generator)
+
+
+class GreedyPlayer:
+    """Take a winning move; else block the opponent's winning move; else play randomly.
+
+    Each tier is a uniform choice among its moves (several wins, or several threats, are
+    picked uniformly), so the player is stochastic and a seeded generator reproduces it.
+    On games without ``null_move`` it cannot see threats and plays win-or-random.
+    """
+
+    def __init__(self, name: str = "greedy") -> None:
+        self.name = name
+
+    def act(self, game: Game, state: State, generator: torch.Generator | None) -> Tensor:
+        legal = game.legal_mask(state)
+        wins = winning_actions(game, state)
+        choice = torch.where(wins.any(dim=1, keepdim=True), wins, legal)
+        threats = _threats_or_none(game, state)
+        if threats is not None:
+            blocks = threats & legal
+            use_block = blocks.any(dim=1, keepdim=True) & ~wins.any(dim=1, keepdim=True)
+            choice = torch.where(use_block, blocks, choice)
+        return _uniform_choice(choice, generator)
+
+
+class PolicyPlayer:
+    """A :class:`~rltransfer.policy.PolicyNet` playing one of its tasks.
+
+    ``sample=True`` (the default) samples from the masked policy, as in training, so an
+    evaluation averages over the policy's own randomness; ``sample=False`` plays the most
+    probable legal move (deterministic, hence the same game every time against a
+    deterministic opponent). The network must be on the boards' device.
+    """
+
+    def __init__(
+        self, net: PolicyNet, task: str, sample: bool = True, name: str | None = None
+    ) -> None:
+        if task not in net.tasks:
+            raise KeyError(f"the network has no task {task!r}; its tasks: {', '.join(net.tasks)}")
+        self.net = net
+        self.task = task
+        self.sample = sample
+        self.name = name if name is not None else f"policy[{task}]"
+
+    @torch.no_grad()
+    def act(self, game: Game, state: State, generator: torch.Generator | None) -> Tensor:
+        obs = game.observe(state)
+        mask = game.legal_mask(state)
+        if self.sample:
+            action, _, _ = self.net.act(self.task, obs, mask, generator)
+            return action
+        logits, _ = self.net(self.task, obs)
+        return masked_logits(logits, mask).argmax(dim=1)
+
+
+_PLAYERS: dict[str, type[RandomPlayer] | type[GreedyPlayer]] = {
+    "random": RandomPlayer,
+    "greedy": GreedyPlayer,
+}
+
+
+def available_players() -> list[str]:
+    """Names accepted by :func:`make_player`."""
+    return sorted(_PLAYERS)
+
+
+def make_player(name: str) -> Player:
+    """A scripted player by name (``"random"`` or ``"greedy"``)."""
+    try:
+        cls = _PLAYERS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown opponent {name!r}; valid opponents: {', '.join(available_players())}"
+        ) from None
+    return cls()

@@ -1,0 +1,171 @@
+"""The multitask policy: per-game stems, one shared trunk, per-game heads.
+
+::
+
+    planes [N, C_g, H, W] -stem[g]-> [N, D, H, W] -trunk-> features [N, D, H, W]
+    features -policy_head[g]-> logits [N, A_g]      features -value_head[g]-> value [N] in [-1, 1]
+
+Everything is convolutional or globally pooled, so one trunk serves every board size and
+a head trained on Othello 6x6 runs unchanged on 8x8 (the transfer module relies on it).
+Normalisation is GroupNorm, computed per board: a board's output never depends on the
+other boards or games in the batch (BatchNorm would mix them).
+
+Illegal actions get probability exactly 0: their logits are set to the dtype's most
+negative finite value (not ``-inf``, which turns the entropy into NaN).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import Categorical
+
+from rltransfer.games.core import Game
+
+
+@dataclasses.dataclass(frozen=True)
+class NetConfig:
+    """Network sizes (the ``[net]`` table of an agent preset)."""
+
+    channels: int = 32  # D: trunk width
+    blocks: int = 2  # residual blocks in the shared trunk
+    policy_channels: int = 8  # hidden channels of the convolutional policy head
+    value_channels: int = 8  # hidden channels of the value head before pooling
+    value_hidden: int = 32  # width of the value head's MLP
+    groups: int = 4  # GroupNorm groups (0: no normalisation)
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskShape:
+    """What the network needs to know about one game (a task) of a suite."""
+
+    num_planes: int
+    height: int
+    width: int
+    num_actions: int
+    has_pass: bool
+
+    @classmethod
+    def of(cls, game: Game) -> TaskShape:
+        return cls(game.num_planes, game.height, game.width, game.num_actions, game.has_pass)
+
+
+def _norm(cfg: NetConfig) -> nn.Module:
+    return nn.GroupNorm(cfg.groups, cfg.channels) if cfg.groups else nn.Identity()
+
+
+class Stem(nn.Module):
+    """A game's planes -> D trunk channels."""
+
+    def __init__(self, num_planes: int, cfg: NetConfig) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(num_planes, cfg.channels, 3, padding=1, bias=not cfg.groups)
+        self.norm = _norm(cfg)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.relu(self.norm(self.conv(x)))
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, cfg: NetConfig) -> None:
+        super().__init__()
+        d = cfg.channels
+        self.conv1 = nn.Conv2d(d, d, 3, padding=1, bias=not cfg.groups)
+        self.norm1 = _norm(cfg)
+        self.conv2 = nn.Conv2d(d, d, 3, padding=1, bias=not cfg.groups)
+        self.norm2 = _norm(cfg)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = torch.relu(self.norm1(self.conv1(x)))
+        return torch.relu(x + self.norm2(self.conv2(y)))
+
+
+class Trunk(nn.Module):
+    """The shared part: residual blocks at constant width, any board size."""
+
+    def __init__(self, cfg: NetConfig) -> None:
+        super().__init__()
+        self.blocks = nn.Sequential(*(ResidualBlock(cfg) for _ in range(cfg.blocks)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.blocks(x)
+
+
+class PolicyHead(nn.Module):
+    """Fully convolutional cell logits, plus a pooled pass logit where the game has one."""
+
+    def __init__(self, task: TaskShape, cfg: NetConfig) -> None:
+        super().__init__()
+        self.hidden = nn.Conv2d(cfg.channels, cfg.policy_channels, 1)
+        self.out = nn.Conv2d(cfg.policy_channels, 1, 1)
+        self.pass_logit = nn.Linear(cfg.channels, 1) if task.has_pass else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        cells = self.out(torch.relu(self.hidden(x))).flatten(1)  # [N, H*W]
+        if self.pass_logit is None:
+            return cells
+        return torch.cat([cells, self.pass_logit(x.mean(dim=(2, 3)))], dim=1)
+
+
+class ValueHead(nn.Module):
+    """Global average pooling, then a small MLP to a value in [-1, 1]."""
+
+    def __init__(self, cfg: NetConfig) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cfg.channels, cfg.value_channels, 1)
+        self.fc1 = nn.Linear(cfg.value_channels, cfg.value_hidden)
+        self.fc2 = nn.Linear(cfg.value_hidden, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        pooled = torch.relu(self.conv(x)).mean(dim=(2, 3))
+        return torch.tanh(self.fc2(torch.relu(self.fc1(pooled))))[:, 0]
+
+
+class PolicyNet(nn.Module):
+    """Stems and heads per task (keyed by task name), one shared trunk."""
+
+    def __init__(self, tasks: Mapping[str, TaskShape], cfg: NetConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.tasks = dict(tasks)
+        self.stems = nn.ModuleDict({k: Stem(t.num_planes, cfg) for k, t in tasks.items()})
+        self.trunk = Trunk(cfg)
+        self.policy_heads = nn.ModuleDict({k: PolicyHead(t, cfg) for k, t in tasks.items()})
+        self.value_heads = nn.ModuleDict({k: ValueHead(cfg) for k, t in tasks.items()})
+
+    def forward(self, task: str, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """``obs`` [N, C, H, W] -> (raw logits [N, A], value [N])."""
+        if task not in self.tasks:
+            raise KeyError(f"the network has no task {task!r}; its tasks: {', '.join(self.tasks)}")
+        features = self.trunk(self.stems[task](obs))
+        return self.policy_heads[task](features), self.value_heads[task](features)
+
+    def distribution(self, task: str, obs: Tensor, mask: Tensor) -> tuple[Categorical, Tensor]:
+        """(masked action distribution, value) for ``obs`` with legal ``mask`` [N, A]."""
+        logits, value = self(task, obs)
+        return Categorical(logits=masked_logits(logits, mask)), value
+
+    @torch.no_grad()
+    def act(
+        self, task: str, obs: Tensor, mask: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Sample actions: (action [N] int64, log-prob [N], value [N])."""
+        logits, value = self(task, obs)
+        logp = torch.log_softmax(masked_logits(logits, mask), dim=1)
+        action = sample_logits(logp, generator)
+        return action, logp.gather(1, action[:, None])[:, 0], value
+
+
+def masked_logits(logits: Tensor, mask: Tensor) -> Tensor:
+    """Illegal actions -> the most negative finite value, so their probability is 0."""
+    return logits.masked_fill(~mask, torch.finfo(logits.dtype).min)
+
+
+def sample_logits(logits: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """One categorical sample per row via the Gumbel-max trick (seedable by ``generator``)."""
+    u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
+    gumbel = -torch.log(-torch.log(u.clamp_min(1e-20)))
+    return (logits + gumbel).argmax(dim=1)
