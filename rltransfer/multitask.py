@@ -115,7 +115,7 @@ def ppo_update(
                 epoch_kl.append(stats["approx_kl"].detach())
             if not bool(torch.isfinite(total)):
                 raise NonFiniteLossError(f"non-finite loss {float(total)} in minibatch {mb}")
-            total.backward()  # type: ignore[no-untyped-call]
+            total.backward()
             nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             optimizer.step()
             count += 1

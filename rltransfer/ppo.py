@@ -135,7 +135,7 @@ def ppo_loss(
     v_loss_unclipped = (new_value - returns) ** 2
     if cfg.clip_vloss:
         v_clipped = old_value + torch.clamp(new_value - old_value, -cfg.clip_coef, cfg.clip_coef)
-        v_loss = 0.5 * torch.min(v_loss_unclipped, (v_clipped - returns) ** 2).mean()
+        v_loss = 0.5 * torch.max(v_loss_unclipped, (v_clipped - returns) ** 2).mean()
     else:
         v_loss = 0.5 * v_loss_unclipped.mean()
 
