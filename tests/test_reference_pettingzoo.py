@@ -52,9 +52,7 @@ def _run(
                 if done:
                     end_ply[i] = ply + 1
                     r = [env.rewards[agent] for agent in env.possible_agents]
-                    assert r == state.rewards[i].tolist(), (
-                        f"game {i}: result differs"
-                    )
+                    assert r == state.rewards[i].tolist(), f"game {i}: result differs"
         if bool(state.terminated.all()):
             break
     assert all(p > 0 for p in end_ply)
