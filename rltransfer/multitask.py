@@ -84,8 +84,11 @@ def ppo_update(
     count = 0
     params = [p for p in net.parameters() if p.requires_grad]
     for _epoch in range(cfg.update_epochs):
-        perms = {
-            k: torch.randperm(len(b), generator=generator, device=b.actions.device)
+        # every sample of every game lands in exactly one minibatch per epoch
+        splits = {
+            k: torch.randperm(len(b), generator=generator, device=b.actions.device).tensor_split(
+                cfg.num_minibatches
+            )
             for k, b in batches.items()
         }
         epoch_kl: list[Tensor] = []
@@ -93,9 +96,7 @@ def ppo_update(
             optimizer.zero_grad(set_to_none=True)
             total = torch.zeros((), device=next(iter(batches.values())).actions.device)
             for task in tasks:
-                b, perm = batches[task], perms[task]
-                size = len(b) // cfg.num_minibatches
-                mb_inds = perm[mb * size : (mb + 1) * size]
+                b, mb_inds = batches[task], splits[task][mb]
                 dist, new_value = net.distribution(task, b.obs[mb_inds], b.masks[mb_inds])
                 loss, stats = ppo_loss(
                     dist.log_prob(b.actions[mb_inds]),
