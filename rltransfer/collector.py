@@ -134,8 +134,7 @@ class GameCollector:
     def collect(self, net: PolicyNet, snapshot: PolicyNet | None) -> Rollout:
         """Fill :attr:`rollout` with ``num_steps`` learner decisions on every board."""
         ro, game = self.rollout, self.game
-        # boards restarted at the end of the last call (or fresh ones) where the learner
-        # plays second still wait for the opponent's opening move
+        # fresh boards where the learner plays second wait for the opponent's opening
         self.state = self._opponent_move(self.state, net, snapshot)
         for t in range(self.num_steps):
             obs, mask = game.observe(self.state), game.legal_mask(self.state)
@@ -149,7 +148,9 @@ class GameCollector:
             ro.rewards[t] = state.reward * (1.0 - 2.0 * self.seat.to(torch.float32))
             ro.dones[t] = state.terminated
             self._record(state.terminated, ro.rewards[t])
-            self.state = self._reset(state, state.terminated)
+            # restart finished boards; where the learner now plays second, the opponent
+            # opens at once, so the next step again starts at the learner's turn
+            self.state = self._opponent_move(self._reset(state, state.terminated), net, snapshot)
         _, ro.next_value = net(self.task, game.observe(self.state))
         return ro
 
@@ -175,10 +176,7 @@ class GameCollector:
         return self.game.step(state, torch.cat(parts)).where(moves, state)
 
     def _reset(self, state: State, done: Tensor) -> State:
-        """Restart finished boards, the learner taking the other seat.
-
-        Where it now plays second, the opponent opens at the start of the next step.
-        """
+        """Restart finished boards, the learner taking the other seat."""
         self.seat = torch.where(done, 1 - self.seat, self.seat)
         return self.fresh.where(done, state)
 
