@@ -72,7 +72,7 @@ def save_checkpoint(
             tmp / "model.safetensors",
         )
         full_meta = {"format": CHECKPOINT_FORMAT, "versions": versions(), **meta}
-        (tmp / "meta.json").write_text(json.dumps(full_meta, indent=1, sort_keys=True))
+        (tmp / "meta.json").write_text(json.dumps(full_meta, indent=1))
         if trainer is not None:
             torch.save(_to_cpu(trainer), tmp / "trainer.pt")
         final = root / "latest"

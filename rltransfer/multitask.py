@@ -115,7 +115,9 @@ def ppo_update(
                     sums[key] = sums.get(key, torch.zeros_like(value)) + value.detach()
                 epoch_kl.append(stats["approx_kl"].detach())
             if not bool(torch.isfinite(total)):
-                raise NonFiniteLossError(f"non-finite loss {float(total)} in minibatch {mb}")
+                raise NonFiniteLossError(
+                    f"non-finite loss {float(total.detach())} in minibatch {mb}"
+                )
             total.backward()
             nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             optimizer.step()

@@ -260,7 +260,8 @@ def train(
     s, cfg = session, session.cfg
     torch.set_num_threads(cfg.train.threads)
     first = s.global_step == 0
-    logger = RunLogger(s.path, purge_step=None if first else s.global_step)
+    # points logged after the checkpoint (at steps > global_step) are dropped on resume
+    logger = RunLogger(s.path, purge_step=None if first else s.global_step + 1)
     if first:
         logger.config_table(cfg.sections())
         _log_eval(logger, 0, evaluate_session(s, cfg.train.eval_games, cfg.train.seed))
