@@ -101,7 +101,7 @@ def test_credit_assignment_in_both_seats() -> None:
     # the opponent's pick is on the board exactly when the learner is seated second
     opp_seen = ro.obs[:, :, 1].sum(dim=(2, 3)) > 0
     assert torch.equal(opp_seen, ~first)
-    adv, returns = gae(ro.rewards, ro.values, ro.dones, ro.next_value, 0.99, 0.95)
+    adv, _ = gae(ro.rewards, ro.values, ro.dones, ro.next_value, 0.99, 0.95)
     # V = 0 and every step is terminal: the advantage is the reward, its sign the right one
     assert torch.allclose(adv, ro.rewards)
     assert bool((adv[own_pick == 1] >= 0).all()) and bool((adv[own_pick == 0] <= 0).all())

@@ -164,7 +164,7 @@ def test_corrupt_and_incompatible_checkpoints_are_named(tmp_path: Path) -> None:
     path = train(tiny_config(tmp_path, iterations=1), tmp_path / "runs", quiet=True)
     ckpt = path / "checkpoints" / "latest"
     (ckpt / "model.safetensors").write_bytes(b"not a safetensors file")
-    with pytest.raises(CheckpointError, match="model.safetensors: cannot read weights"):
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: cannot read weights"):
         rltransfer.load_policy(path)
     with pytest.raises(CheckpointError, match="no checkpoint"):
         rltransfer.load_policy(tmp_path / "nowhere")
