@@ -16,7 +16,7 @@ greedy player that only takes wins (win-or-random); see :func:`threat_actions`.
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -25,6 +25,7 @@ from rltransfer.games.core import Game, State
 from rltransfer.policy import PolicyNet, masked_logits
 
 
+@runtime_checkable
 class Player(Protocol):
     """Something that picks moves: ``act`` returns [N] int64 actions, legal on live boards."""
 

@@ -309,15 +309,11 @@ def train(
                 for stat in ("approx_kl", "clipfrac", "entropy"):
                     scalars[game_tag(task, stat)] = stats[f"{task}/{stat}"]
             logger.scalars(s.global_step, scalars)
-            postfix = {"sps": f"{scalars['charts/sps']:,.0f}"}
             if s.iteration % cfg.train.eval_interval == 0 or s.iteration == s.num_iterations:
                 results = evaluate_session(s, cfg.train.eval_games, cfg.train.seed + s.iteration)
                 _log_eval(logger, s.global_step, results)
                 s.eval_history.append({"global_step": s.global_step, **_scores(results)})
-                postfix.update(
-                    {t[:6]: f"{r['random'].score:.2f}" for t, r in results.items() if "random" in r}
-                )
-            bar.set_postfix(postfix)
+            bar.set_postfix({"sps": f"{scalars['charts/sps']:,.0f}", **_latest_scores(s)})
             bar.update(s.steps_per_iteration)
             if stop.requested or s.iteration % cfg.train.checkpoint_interval == 0:
                 save_session(s)
@@ -371,6 +367,14 @@ def _episode_scalars(task: str, stats: dict[str, dict[str, float]]) -> dict[str,
             # training episodes, by opponent kind: games/<task>/win_rate_vs_train_<kind>
             out[win_rate_tag(task, f"train_{kind}")] = v["wins"] / v["episodes"]
     return out
+
+
+def _latest_scores(s: Session) -> dict[str, str]:
+    """The last evaluation's scores against random, short, for the progress bar."""
+    if not s.eval_history:
+        return {}
+    last = s.eval_history[-1]
+    return {t[:8]: f"{last[t]['random']:.2f}" for t in s.games if "random" in last.get(t, {})}
 
 
 def _scores(results: dict[str, dict[str, EvalResult]]) -> dict[str, dict[str, float]]:

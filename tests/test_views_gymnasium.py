@@ -352,3 +352,24 @@ def test_an_id_taken_by_another_env_is_an_error() -> None:
             register_gymnasium_envs()
     finally:
         gym.registry[env_id] = spec
+
+
+def test_opponent_by_name_or_player() -> None:
+    from rltransfer.opponents import GreedyPlayer
+
+    # An agent that always plays the left-most legal cell only ever stacks column 0
+    # (then 1, ...): greedy blocks every vertical three, so that agent never wins.
+    for opponent in ("greedy", GreedyPlayer()):
+        env = BoardGameEnv("connect_four", agent_seat=1, opponent=opponent)
+        wins = 0
+        for seed in range(5):
+            _, info = env.reset(seed=seed)
+            done, reward = False, 0.0
+            while not done:
+                mask = info["action_mask"]
+                _, r, done, _, info = env.step(int(mask.nonzero()[0][0]))
+                reward = float(r)
+            wins += reward > 0
+        assert wins == 0
+    with pytest.raises(ValueError, match="unknown opponent 'perfect'.*random"):
+        BoardGameEnv("connect_four", opponent="perfect")

@@ -16,8 +16,9 @@ Shared rules:
   When the agent has seat 1 the opponent's opening move is made inside ``reset`` (and inside
   the vector env's autoreset), so every observation the agent gets is one where it is to move.
   ``info["agent_seat"]`` says which seat the agent has.
-* **Opponent.** Any ``opponent(game, state, generator) -> [N] int64`` action tensor; the
-  default, :func:`random_opponent`, plays uniformly random legal moves. It is asked for a move
+* **Opponent.** ``"random"`` (the default), ``"greedy"``, any
+  :class:`rltransfer.opponents.Player` (e.g. a ``PolicyPlayer`` of a trained run), or any
+  function ``opponent(game, state, generator) -> [N] int64`` actions. It is asked for a move
   on every board (as a batched policy would) and its moves are used where it is to move; with
   ``illegal_action="raise"`` its move for the mover of *every* live board must be legal.
 * **Observation.** ``[C, H, W]`` float32 planes from the agent's view (the mover's view, since
@@ -52,6 +53,7 @@ from gymnasium.vector.utils import batch_space
 from torch import Tensor
 
 from rltransfer.games import Game, State
+from rltransfer.opponents import Player, make_player
 from rltransfer.views._common import RENDER_MODES, build_game, check_render_mode, render_board
 
 Seat = Literal[0, 1, "random"]
@@ -64,6 +66,20 @@ def random_opponent(game: Game, state: State, generator: torch.Generator) -> Ten
     return game.random_action(state, generator)
 
 
+OpponentLike = str | Player | Opponent | None
+
+
+def _as_opponent(opponent: OpponentLike) -> Opponent:
+    """A name, a :class:`~rltransfer.opponents.Player` or a function -> a function."""
+    if opponent is None:
+        return random_opponent
+    if isinstance(opponent, str):
+        return make_player(opponent).act
+    if isinstance(opponent, Player):
+        return opponent.act
+    return opponent
+
+
 class _Match:
     """The agent-versus-opponent rules both envs share, batched over N boards.
 
@@ -71,12 +87,12 @@ class _Match:
     call these functions, so the single env is exactly the vector env's rules with N = 1.
     """
 
-    def __init__(self, game: Game, agent_seat: Seat, opponent: Opponent | None) -> None:
+    def __init__(self, game: Game, agent_seat: Seat, opponent: OpponentLike) -> None:
         if isinstance(agent_seat, bool) or agent_seat not in (0, 1, "random"):
             raise ValueError(f"agent_seat must be 0, 1 or 'random', got {agent_seat!r}")
         self.game = game
         self.agent_seat: Seat = agent_seat
-        self.opponent: Opponent = random_opponent if opponent is None else opponent
+        self.opponent: Opponent = _as_opponent(opponent)
 
     def new_games(
         self, n: int, generator: torch.Generator, device: torch.device
@@ -130,7 +146,8 @@ class BoardGameEnv(gym.Env[np.ndarray, np.int64]):
     Args:
         game: a game id from :func:`rltransfer.games.available_games` or a built game.
         agent_seat: ``0``, ``1`` or ``"random"`` (default: a new coin flip every reset).
-        opponent: ``opponent(game, state, generator) -> [N] actions``; default random moves.
+        opponent: ``"random"`` (default), ``"greedy"``, a ``Player`` or a function
+            ``opponent(game, state, generator) -> [N] actions``.
         render_mode: ``None``, ``"ansi"`` or ``"rgb_array"``.
         device: where the one board lives (``"cpu"`` is fastest for a single board).
         **options: game options, e.g. ``size=6`` or ``illegal_action="raise"``.
@@ -146,7 +163,7 @@ class BoardGameEnv(gym.Env[np.ndarray, np.int64]):
         game: str | Game,
         *,
         agent_seat: Seat = "random",
-        opponent: Opponent | None = None,
+        opponent: OpponentLike = None,
         render_mode: str | None = None,
         device: torch.device | str = "cpu",
         **options: Any,
@@ -243,7 +260,8 @@ class BoardGameVectorEnv(gym.vector.VectorEnv[Tensor, Tensor, Tensor]):
         game: a game id or a built game.
         num_envs: the number of boards N.
         agent_seat: ``0``, ``1`` or ``"random"`` (default: a coin flip per board per game).
-        opponent: ``opponent(game, state, generator) -> [N] actions``; default random moves.
+        opponent: ``"random"`` (default), ``"greedy"``, a ``Player`` or a function
+            ``opponent(game, state, generator) -> [N] actions``.
         device: the torch device the boards, the generator and every output live on.
         render_mode: ``None``, ``"ansi"`` or ``"rgb_array"``; ``render()`` gives one frame
             per board.
@@ -262,7 +280,7 @@ class BoardGameVectorEnv(gym.vector.VectorEnv[Tensor, Tensor, Tensor]):
         num_envs: int,
         *,
         agent_seat: Seat = "random",
-        opponent: Opponent | None = None,
+        opponent: OpponentLike = None,
         device: torch.device | str = "cpu",
         render_mode: str | None = None,
         **options: Any,
