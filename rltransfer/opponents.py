@@ -16,6 +16,7 @@ greedy player that only takes wins (win-or-random); see :func:`threat_actions`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -157,6 +158,56 @@ class GreedyPlayer:
         return _uniform_choice(choice, generator)
 
 
+class PerfectTicTacToe:
+    """Minimax-perfect tic-tac-toe, uniform among the optimal moves (a table lookup).
+
+    The table maps every reachable (mover, other) bitboard pair to the set of moves that
+    keep the best game-theoretic value, found once by exhaustive search (5,478 positions).
+    It never loses; against a uniformly random opponent it scores about 0.94 (the ceiling
+    is 0.98, reachable only by players that gamble on the opponent's mistakes).
+    """
+
+    def __init__(self, name: str = "perfect") -> None:
+        self.name = name
+
+    def act(self, game: Game, state: State, generator: torch.Generator | None) -> Tensor:
+        from rltransfer.games.tic_tac_toe import TicTacToeState
+
+        if not isinstance(state, TicTacToeState):
+            raise TypeError(f"the perfect player plays tic_tac_toe only, not {game.id}")
+        table = _perfect_table().to(state.device)
+        best = table[state.mover * 512 + state.other]  # [N] 9-bit move sets
+        cells = torch.arange(9, device=state.device)
+        allowed = ((best[:, None] >> cells) & 1).bool() | state.terminated[:, None]
+        return _uniform_choice(allowed, generator)
+
+
+@functools.cache
+def _perfect_table() -> Tensor:
+    """[512 * 512] int64: optimal-move bit sets of tic-tac-toe positions (mover, other)."""
+    lines = [7, 56, 448, 73, 146, 292, 273, 84]
+    table = torch.zeros(512 * 512, dtype=torch.int64)
+
+    def won(b: int) -> bool:
+        return any(b & m == m for m in lines)
+
+    @functools.cache
+    def value(mover: int, other: int) -> int:  # the mover's best result: +1, 0 or -1
+        empty = [k for k in range(9) if not (mover | other) >> k & 1]
+        if not empty:
+            return 0
+        scores = {}
+        for k in empty:
+            placed = mover | 1 << k
+            scores[k] = 1 if won(placed) else -value(other, placed)
+        top = max(scores.values())
+        table[mover * 512 + other] = sum(1 << k for k, v in scores.items() if v == top)
+        return top
+
+    value(0, 0)
+    return table
+
+
 class PolicyPlayer:
     """A :class:`~rltransfer.policy.PolicyNet` playing one of its tasks.
 
@@ -187,9 +238,10 @@ class PolicyPlayer:
         return masked_logits(logits, mask).argmax(dim=1)
 
 
-_PLAYERS: dict[str, type[RandomPlayer] | type[GreedyPlayer]] = {
+_PLAYERS: dict[str, type[RandomPlayer] | type[GreedyPlayer] | type[PerfectTicTacToe]] = {
     "random": RandomPlayer,
     "greedy": GreedyPlayer,
+    "perfect": PerfectTicTacToe,  # tic_tac_toe only
 }
 
 
@@ -199,7 +251,7 @@ def available_players() -> list[str]:
 
 
 def make_player(name: str) -> Player:
-    """A scripted player by name (``"random"`` or ``"greedy"``)."""
+    """A scripted player by name: ``"random"``, ``"greedy"``, ``"perfect"`` (tic-tac-toe)."""
     try:
         cls = _PLAYERS[name]
     except KeyError:

@@ -241,3 +241,19 @@ def test_make_player_by_name() -> None:
     assert make_player("greedy").name == "greedy"
     with pytest.raises(ValueError, match="greedy, random"):
         make_player("minimax")
+
+
+def test_perfect_tic_tac_toe_never_loses_and_scores_094_against_random() -> None:
+    from rltransfer.evaluate import play_match
+    from rltransfer.opponents import PerfectTicTacToe
+
+    game = make("tic_tac_toe")
+    perfect = PerfectTicTacToe()
+    gen = torch.Generator().manual_seed(0)
+    vs_random = play_match(game, perfect, make_player("random"), 4000, gen)
+    assert vs_random.losses == 0
+    assert abs(vs_random.score - 0.94) < 0.015
+    vs_self = play_match(game, perfect, make_player("perfect"), 200, gen)
+    assert vs_self.draws == 200  # perfect play is a draw
+    vs_greedy = play_match(game, perfect, make_player("greedy"), 400, gen)
+    assert vs_greedy.losses == 0
