@@ -141,6 +141,41 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_transfer(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from rltransfer.config import make_train_config
+    from rltransfer.experiment import run_transfer
+
+    preset = make_train_config(agent=args.agent, overrides=args.set).transfer
+    given = {
+        "mode": args.mode,
+        "unfreeze_after": args.unfreeze_after,
+        "trunk_lr_scale": args.trunk_lr_scale,
+        "keep_heads": args.keep_heads or None,
+        "seeds": args.seeds,
+        "baseline": args.baseline,
+        "threshold": args.threshold,
+        "opponent": args.opponent,
+    }
+    settings = dataclasses.replace(preset, **{k: v for k, v in given.items() if v is not None})
+    run_transfer(
+        args.source,
+        args.to,
+        settings,
+        agent=args.agent,
+        steps=args.steps,
+        num_envs=args.num_envs,
+        name=args.name or "",
+        run_dir=args.run_dir,
+        overrides=args.set,
+        device=args.device,
+        overwrite=args.overwrite,
+        quiet=args.quiet,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rltransfer",
@@ -175,6 +210,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(fn=_cmd_train)
+
+    p = sub.add_parser("transfer", help="carry a run's trunk to a new game; compare with scratch")
+    p.add_argument("--from", dest="source", required=True, metavar="RUN", help="the source run")
+    p.add_argument("--to", required=True, metavar="GAME[:k=v,...]", help="e.g. othello:size=8")
+    p.add_argument("--mode", choices=["finetune", "freeze", "gradual"], help="default: preset's")
+    p.add_argument("--unfreeze-after", type=int, metavar="ITERS", help="gradual: frozen iterations")
+    p.add_argument("--trunk-lr-scale", type=float, metavar="X", help="trunk learning-rate factor")
+    p.add_argument("--keep-heads", action="store_true", help="reuse the source game's stem/heads")
+    p.add_argument("--steps", type=int, help="learner decisions per arm and seed")
+    p.add_argument("--seeds", type=int, help="seeds per arm (paired between arms)")
+    p.add_argument("--baseline", choices=["scratch", "none"], help="also train from scratch")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        help="score for time-to-threshold (default: 90%% of scratch's final)",
+    )
+    p.add_argument(
+        "--opponent", choices=["random", "greedy"], help="score against (default random)"
+    )
+    p.add_argument("--agent", default="ppo_small", help="agent preset (default ppo_small)")
+    p.add_argument(
+        "--num-envs", type=int, default=64, help="boards of the target game (default 64)"
+    )
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument("--device", help="auto | cpu | cuda")
+    p.add_argument("--name", help="experiment name (default transfer_<game>_<mode>)")
+    p.add_argument("--run-dir", default="runs")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(fn=_cmd_transfer)
 
     p = sub.add_parser("eval", help="evaluate a trained run against random, greedy or another run")
     p.add_argument("run", help="a run folder (runs/<name>) or a checkpoint folder")

@@ -39,6 +39,7 @@ from rltransfer.multitask import NonFiniteLossError, make_batch, ppo_update
 from rltransfer.opponents import PolicyPlayer, make_player
 from rltransfer.policy import PolicyNet, TaskShape
 from rltransfer.ppo import linear_lr
+from rltransfer.transfer import param_groups, set_trunk_frozen, transfer_net, trunk_frozen
 
 
 class TrainingError(RuntimeError):
@@ -90,12 +91,16 @@ def build_session(cfg: TrainConfig, path: Path, net: PolicyNet | None = None) ->
     seed = cfg.train.seed
     games = {g.name: g.make() for g in cfg.suite.games}
     torch.manual_seed(seed)  # network initialisation
-    if net is None:
+    if net is None and cfg.transfer.source:
+        if len(games) != 1:
+            raise ConfigError(f"a transfer run trains one target game, not {list(games)}")
+        ((task, game),) = games.items()
+        net = transfer_net(cfg.transfer.source, task, game, cfg.transfer.keep_heads, device)
+    elif net is None:
         net = PolicyNet({k: TaskShape.of(g) for k, g in games.items()}, cfg.net)
     net = net.to(device)
-    optimizer = torch.optim.Adam(
-        [p for p in net.parameters() if p.requires_grad], lr=cfg.ppo.learning_rate, eps=1e-5
-    )
+    groups = param_groups(net, cfg.transfer.trunk_lr_scale if cfg.transfer.source else 1.0)
+    optimizer = torch.optim.Adam(groups, lr=cfg.ppo.learning_rate, eps=1e-5)
     gen_collect = torch.Generator(device=device).manual_seed(seed)
     gen_update = torch.Generator(device=device).manual_seed(seed + 1)
     collectors = {
@@ -262,15 +267,21 @@ def train(
     first = s.global_step == 0
     # points logged after the checkpoint (at steps > global_step) are dropped on resume
     logger = RunLogger(s.path, purge_step=None if first else s.global_step + 1)
-    if first:
+    if first:  # the untrained (or just transferred: zero-shot) policy is the curve's first point
         logger.config_table(cfg.sections())
-        _log_eval(logger, 0, evaluate_session(s, cfg.train.eval_games, cfg.train.seed))
+        results = evaluate_session(s, cfg.train.eval_games, cfg.train.seed)
+        _log_eval(logger, 0, results)
+        s.eval_history.append({"global_step": 0, **_scores(results)})
     weights = {g.name: g.weight for g in cfg.suite.games}
     bar = tqdm(total=s.num_iterations * s.steps_per_iteration, initial=s.global_step, unit="step",
                disable=quiet, dynamic_ncols=True)  # fmt: skip
     with _graceful_interrupt(quiet) as stop, logger:
         while s.iteration < s.num_iterations:
             start = time.perf_counter()
+            frozen = bool(cfg.transfer.source) and trunk_frozen(
+                cfg.transfer.mode, s.iteration, cfg.transfer.unfreeze_after
+            )
+            set_trunk_frozen(s.net, frozen)
             lr = linear_lr(cfg.ppo, s.iteration + 1, s.num_iterations)
             for group in s.optimizer.param_groups:
                 group["lr"] = lr * group.get("lr_scale", 1.0)
@@ -302,6 +313,7 @@ def train(
                 "charts/learning_rate": lr,
                 "charts/moves": float(moves),
                 "charts/moves_per_s": (moves - moves_before) / elapsed,
+                "charts/trunk_frozen": float(frozen),
             }
             scalars.update({k: v for k, v in stats.items() if k.startswith("losses/")})
             for task, c in s.collectors.items():

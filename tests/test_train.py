@@ -9,54 +9,15 @@ from typing import Any
 
 import pytest
 import torch
+from tiny import PER_ITERATION, SUITE, TINY, tiny_config
 
 import rltransfer
 from rltransfer import multitask
 from rltransfer.checkpoint import CheckpointError, load_weights
 from rltransfer.cli import main
-from rltransfer.config import ConfigError, TrainConfig, make_train_config
+from rltransfer.config import ConfigError
 from rltransfer.metrics import load_events, read_scalars
 from rltransfer.train import TrainingError, resume, train
-
-SUITE = """
-name = "tiny"
-[[games]]
-id = "tic_tac_toe"
-num_envs = 8
-[[games]]
-id = "othello"
-options = { size = 6 }
-num_envs = 8
-"""
-TINY = [
-    "net.channels=8",
-    "net.blocks=1",
-    "net.groups=2",
-    "ppo.num_steps=4",
-    "ppo.num_minibatches=2",
-    "train.eval_games=8",
-    "train.final_eval_games=8",
-    "train.eval_interval=1",
-    "train.checkpoint_interval=1",
-    "selfplay.snapshot_interval=1",
-]
-PER_ITERATION = 16 * 4
-
-
-def tiny_config(
-    tmp_path: Path, iterations: int = 3, name: str = "run", **extra: Any
-) -> TrainConfig:
-    suite = tmp_path / "tiny.toml"
-    suite.write_text(SUITE)
-    return make_train_config(
-        suite=str(suite),
-        agent="ppo_small",
-        overrides=TINY,
-        name=name,
-        total_steps=iterations * PER_ITERATION,
-        device="cpu",
-        **extra,
-    )
 
 
 def test_training_writes_a_complete_run(tmp_path: Path) -> None:

@@ -1,0 +1,182 @@
+"""Carry a trained trunk to a new game, and measure what the transfer bought.
+
+**Building the target network** (:func:`transfer_net`). The target network has one task,
+the target game. Its trunk is a copy of the source run's trunk. Its stem and heads are
+either
+
+* new (the default): PyTorch's default initialisation of their layers (Kaiming-uniform
+  weights, uniform biases, GroupNorm at identity), drawn from the run's seed, exactly as
+  in a run from scratch; or
+* with ``keep_heads``, copies of the source's stem and heads for the *same game* at any
+  size (Othello 6x6 -> 8x8, Hex 7 -> 9, Gomoku 7 -> 9): the stem and policy head are
+  convolutional and the value head pools globally, so their weights fit any board.
+
+**Schedules** (:func:`trunk_frozen`): ``finetune`` trains every weight; ``freeze`` keeps
+the trunk fixed (a feature extractor: it gets no gradient and stays bit-for-bit equal);
+``gradual`` freezes it for ``unfreeze_after`` iterations, then trains it too. The trunk's
+learning rate can be scaled (``trunk_lr_scale``) in every mode.
+
+**Metrics** (Taylor & Stone 2009, "Transfer Learning for Reinforcement Learning Domains:
+A Survey", JMLR 10), on learning curves of evaluation score against learner steps, both
+arms evaluated on the same schedule:
+
+* *jumpstart*: score at step 0 (before any training), transfer minus scratch;
+* *asymptotic gain*: final score, transfer minus scratch;
+* *time-to-threshold ratio*: steps for transfer to first reach the threshold score,
+  divided by the steps scratch needs (< 1: transfer is faster); undefined ("not
+  reached") when either arm never reaches it;
+* *area ratio*: (area under the transfer curve - area under the scratch curve) / area
+  under the scratch curve, areas by the trapezoid rule over steps (> 0: transfer better).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rltransfer.checkpoint import CheckpointError, checkpoint_dir, load_meta, load_weights
+from rltransfer.games.core import Game
+from rltransfer.policy import NetConfig, PolicyNet, TaskShape
+
+Curve = Sequence[tuple[int, float]]  # (learner steps, score), sorted by steps
+
+
+class TransferError(ValueError):
+    """A transfer that cannot be built (e.g. ``keep_heads`` without a matching game)."""
+
+
+# ----------------------------------------------------------------------- the network
+def transfer_net(
+    source: str | Path, task: str, game: Game, keep_heads: bool, device: torch.device | str = "cpu"
+) -> PolicyNet:
+    """A one-task network for ``game`` with the source run's trunk (see module docstring).
+
+    Call it after seeding torch: the new stem and heads are drawn from the global RNG.
+    """
+    ckpt = checkpoint_dir(source)
+    meta = load_meta(ckpt)
+    try:
+        cfg = NetConfig(**meta["net"])
+        source_tasks = {k: TaskShape(**v) for k, v in meta["tasks"].items()}
+        source_ids = {g["name"]: g["id"] for g in meta["suite"]["games"]}
+    except (KeyError, TypeError) as e:
+        raise CheckpointError(
+            f"{ckpt}/meta.json: incomplete or from another version ({e})"
+        ) from None
+    net = PolicyNet({task: TaskShape.of(game)}, cfg).to(device)
+    weights = load_weights(ckpt, device)
+    _copy(net.trunk, "trunk.", weights, ckpt)
+    if keep_heads:
+        matches = [k for k, gid in source_ids.items() if gid == game.id]
+        if not matches:
+            raise TransferError(
+                f"--keep-heads: the source {ckpt} has no {game.id} stem and heads to keep (its "
+                f"games: {', '.join(source_ids)}); transfer to another game needs fresh heads"
+            )
+        src = matches[0]
+        shape, target = source_tasks[src], TaskShape.of(game)
+        if (shape.num_planes, shape.has_pass) != (target.num_planes, target.has_pass):
+            raise TransferError(
+                f"--keep-heads: source task {src} has {shape}, target needs {target}"
+            )
+        _copy(net.stems[task], f"stems.{src}.", weights, ckpt)
+        _copy(net.policy_heads[task], f"policy_heads.{src}.", weights, ckpt)
+        _copy(net.value_heads[task], f"value_heads.{src}.", weights, ckpt)
+    return net
+
+
+def _copy(module: nn.Module, prefix: str, weights: dict[str, torch.Tensor], ckpt: Path) -> None:
+    own = module.state_dict()
+    picked = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
+    if set(picked) != set(own) or any(picked[k].shape != own[k].shape for k in own):
+        raise CheckpointError(
+            f"{ckpt}: the weights under {prefix!r} do not fit this network "
+            f"(checkpoint: {sorted(picked)[:4]}..., network: {sorted(own)[:4]}...)"
+        )
+    module.load_state_dict(picked)
+
+
+def trunk_frozen(mode: str, iteration: int, unfreeze_after: int) -> bool:
+    """Whether the trunk is frozen during ``iteration`` (0-based) under a schedule."""
+    if mode == "freeze":
+        return True
+    if mode == "gradual":
+        return iteration < unfreeze_after
+    return False
+
+
+def set_trunk_frozen(net: PolicyNet, frozen: bool) -> None:
+    """Freeze (no gradients, no updates) or unfreeze the shared trunk."""
+    for p in net.trunk.parameters():
+        p.requires_grad_(not frozen)
+
+
+def param_groups(net: PolicyNet, trunk_lr_scale: float) -> list[dict[str, object]]:
+    """Optimizer groups: the trunk (with its learning-rate scale) and everything else."""
+    trunk = list(net.trunk.parameters())
+    ids = {id(p) for p in trunk}
+    rest = [p for p in net.parameters() if id(p) not in ids]
+    return [
+        {"params": trunk, "lr_scale": trunk_lr_scale, "name": "trunk"},
+        {"params": rest, "lr_scale": 1.0, "name": "stems_and_heads"},
+    ]
+
+
+# --------------------------------------------------------------------------- metrics
+def _check(curve: Curve) -> None:
+    if not curve:
+        raise ValueError("a learning curve needs at least one point")
+    steps = [s for s, _ in curve]
+    if steps != sorted(steps):
+        raise ValueError("a learning curve's steps must be sorted")
+
+
+def jumpstart(transfer: Curve, scratch: Curve) -> float:
+    """Initial performance gain: first score of transfer minus first score of scratch."""
+    _check(transfer)
+    _check(scratch)
+    return transfer[0][1] - scratch[0][1]
+
+
+def asymptotic_gain(transfer: Curve, scratch: Curve) -> float:
+    """Final performance gain: last score of transfer minus last score of scratch."""
+    _check(transfer)
+    _check(scratch)
+    return transfer[-1][1] - scratch[-1][1]
+
+
+def time_to_threshold(curve: Curve, threshold: float) -> int | None:
+    """Learner steps at the first evaluation whose score reaches ``threshold``; None if never."""
+    _check(curve)
+    return next((step for step, score in curve if score >= threshold), None)
+
+
+def time_to_threshold_ratio(transfer: Curve, scratch: Curve, threshold: float) -> float | None:
+    """Steps to threshold, transfer / scratch; None ("not reached") if either never does.
+
+    A transfer that starts at the threshold (step 0) against a scratch run that needs
+    ``s > 0`` steps has ratio 0; both at step 0 is a ratio of 1 (no difference).
+    """
+    t, s = time_to_threshold(transfer, threshold), time_to_threshold(scratch, threshold)
+    if t is None or s is None:
+        return None
+    if s == 0:
+        return 1.0 if t == 0 else math.inf
+    return t / s
+
+
+def area(curve: Curve) -> float:
+    """Area under a learning curve (trapezoid rule over steps)."""
+    _check(curve)
+    return sum((s1 - s0) * (y0 + y1) / 2 for (s0, y0), (s1, y1) in itertools.pairwise(curve))
+
+
+def area_ratio(transfer: Curve, scratch: Curve) -> float | None:
+    """(area(transfer) - area(scratch)) / area(scratch); None when scratch's area is 0."""
+    a_s = area(scratch)
+    return None if a_s == 0 else (area(transfer) - a_s) / a_s
