@@ -172,6 +172,7 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
         device=args.device,
         overwrite=args.overwrite,
         quiet=args.quiet,
+        scratch_from=args.scratch_from,
     )
     return 0
 
@@ -221,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="learner decisions per arm and seed")
     p.add_argument("--seeds", type=int, help="seeds per arm (paired between arms)")
     p.add_argument("--baseline", choices=["scratch", "none"], help="also train from scratch")
+    p.add_argument("--scratch-from", metavar="EXPERIMENT", help="reuse an earlier scratch arm")
     p.add_argument(
         "--threshold",
         type=float,

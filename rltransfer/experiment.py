@@ -49,10 +49,13 @@ def run_transfer(
     device: str | None = None,
     overwrite: bool = False,
     quiet: bool = False,
+    scratch_from: str | Path | None = None,
 ) -> Path:
     """Run a transfer experiment to ``target`` (``"othello:size=8"``); returns its folder.
 
-    ``settings`` defaults to the agent preset's ``[transfer]`` table.
+    ``settings`` defaults to the agent preset's ``[transfer]`` table. ``scratch_from``
+    reuses the scratch arm of an earlier experiment on the same target (same budget and
+    seeds, checked) instead of training it again, e.g. to compare several modes.
     """
     game_id, options = parse_game_spec(target)
     spec = GameSpec(id=game_id, options=options, num_envs=num_envs)
@@ -70,6 +73,11 @@ def run_transfer(
     root = prepare_run_dir(run_dir, name or f"transfer_{spec.name}_{settings.mode}", overwrite)
     arms = ["transfer"] + (["scratch"] if settings.baseline == "scratch" else [])
     curves: dict[str, list[Curve]] = {arm: [] for arm in arms}
+    if scratch_from is not None and "scratch" in arms:
+        curves["scratch"] = _reuse_scratch(
+            Path(scratch_from), spec.name, settings, base.train.total_steps
+        )
+        arms.remove("scratch")
     for k in range(settings.seeds):
         for arm in arms:
             arm_settings = dataclasses.replace(
@@ -92,6 +100,24 @@ def run_transfer(
         print(format_report(report))
         print(f"Experiment saved in {root}. Look at it with:\n  tensorboard --logdir {root}")
     return root
+
+
+def _reuse_scratch(earlier: Path, task: str, settings: TransferSettings, steps: int) -> list[Curve]:
+    """The scratch curves of an earlier experiment, checked to match this one."""
+    try:
+        report = json.loads((earlier / "transfer.json").read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError(f"--scratch-from {earlier}: no readable transfer.json ({e})") from None
+    if report.get("target") != task or "scratch" not in report.get("curves", {}):
+        raise ConfigError(f"--scratch-from {earlier}: not a scratch arm for {task}")
+    earlier_settings = report["settings"]
+    curves = [
+        read_curve(earlier / f"scratch_seed{k}", task, settings.opponent)
+        for k in range(settings.seeds)
+    ]
+    if earlier_settings["seeds"] < settings.seeds or any(c[-1][0] < steps for c in curves):
+        raise ConfigError(f"--scratch-from {earlier}: fewer seeds or a smaller budget than asked")
+    return curves
 
 
 def read_curve(run: Path, task: str, opponent: str) -> Curve:

@@ -194,6 +194,17 @@ def test_transfer_experiment_writes_report_and_tensorboard(tmp_path: Path, sourc
     assert "games/othello_size8/score_vs_random" in arm
     assert math.isfinite(report["final_score"]["scratch"]["mean"])
 
+    # another mode against the same scratch arm, without training it again
+    frozen = TransferSettings(mode="freeze", keep_heads=True, seeds=2)
+    again = run_transfer(
+        source, "othello:size=8", frozen, steps=3 * 8 * 4, num_envs=8, name="exp_freeze",
+        run_dir=tmp_path / "runs", overrides=TINY, device="cpu", quiet=True, scratch_from=root,
+    )  # fmt: skip
+    assert {p.name for p in again.iterdir() if p.is_dir()} == {"transfer_seed0", "transfer_seed1"}
+    reused = json.loads((again / "transfer.json").read_text())
+    assert reused["curves"]["scratch"] == report["curves"]["scratch"]
+    assert reused["settings"]["mode"] == "freeze"
+
 
 def test_cli_transfer_errors(
     tmp_path: Path, source: Path, capsys: pytest.CaptureFixture[str]
