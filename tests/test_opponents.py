@@ -239,7 +239,7 @@ def test_make_player_by_name() -> None:
     assert isinstance(make_player("random"), RandomPlayer)
     assert isinstance(make_player("greedy"), GreedyPlayer)
     assert make_player("greedy").name == "greedy"
-    with pytest.raises(ValueError, match="greedy, random"):
+    with pytest.raises(ValueError, match="greedy, perfect, random"):
         make_player("minimax")
 
 

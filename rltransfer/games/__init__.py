@@ -50,17 +50,7 @@ def make(game_id: str, **options: Any) -> Game:
     name the valid choices.
     """
     cls = game_class(game_id)
-    for key, value in options.items():
-        if key == "illegal_action":
-            continue
-        if key not in cls.options:
-            valid = ", ".join(sorted(cls.options)) or "none"
-            raise ValueError(f"{game_id}: unknown option {key!r}; valid options: {valid}")
-        choices = cls.options[key].choices
-        if value not in choices or isinstance(value, bool) != isinstance(choices[0], bool):
-            raise ValueError(
-                f"{game_id}: option {key}={value!r} is not allowed; choose one of {list(choices)}"
-            )
+    cls.validate_options(options)
     return cls(**options)
 
 

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from rltransfer.games.core import Game, IllegalActionMode, State, bits_to_cells
+from rltransfer.games.stones import StonesState, empty_boards, play, stone_board, swap
 
 ROWS, COLS = 6, 7
 _W = COLS + 1  # bits per row, one always-empty guard bit
@@ -47,9 +48,8 @@ def _column_table() -> Tensor:
 
 
 @dataclasses.dataclass(frozen=True)
-class ConnectFourState(State):
-    mover: Tensor  # [N] int64 bitboard: stones of the player to move
-    other: Tensor  # [N] int64 bitboard: stones of the other player
+class ConnectFourState(StonesState):
+    """``mover`` and ``other`` bitboards in the layout of the module docstring."""
 
 
 class ConnectFour(Game):
@@ -71,8 +71,7 @@ class ConnectFour(Game):
         return self._tables[device]
 
     def _init(self, n: int, device: torch.device) -> ConnectFourState:
-        empty = torch.zeros(n, dtype=torch.int64, device=device)
-        return ConnectFourState(**self._base_fields(n, device), mover=empty, other=empty)
+        return empty_boards(ConnectFourState, self, n, device)
 
     @staticmethod
     def _landing(state: ConnectFourState) -> Tensor:
@@ -91,34 +90,15 @@ class ConnectFour(Game):
     def _apply(self, state: State, action: Tensor) -> ConnectFourState:
         assert isinstance(state, ConnectFourState)
         placed = state.mover | (1 << _action_bit(action))
-        won = _has_four(placed)
-        return dataclasses.replace(
-            state,
-            mover=state.other,
-            other=placed,
-            current_player=1 - state.current_player,
-            terminated=won | (state.step_count >= self.max_moves - 1),
-            reward=self._mover_wins(state, won),
-        )
+        return play(self, state, placed, _has_four(placed))
 
     def null_move(self, state: State) -> ConnectFourState:
         assert isinstance(state, ConnectFourState)
-        return dataclasses.replace(
-            state, mover=state.other, other=state.mover, current_player=1 - state.current_player
-        )
+        return swap(state)
 
     def board(self, state: State) -> Tensor:
         assert isinstance(state, ConnectFourState)
-        first = state.current_player == 0
-        stones = torch.stack(
-            [
-                torch.where(first, state.mover, state.other),
-                torch.where(first, state.other, state.mover),
-            ],
-            dim=1,
-        )
-        cells = bits_to_cells(stones, self._consts(state.device)[0]).to(torch.int8)
-        return (cells[:, 0] + 2 * cells[:, 1]).view(-1, ROWS, COLS)
+        return stone_board(state, self._consts(state.device)[0], ROWS, COLS)
 
     def observe(self, state: State, player: Tensor | None = None) -> Tensor:
         assert isinstance(state, ConnectFourState)

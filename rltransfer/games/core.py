@@ -132,6 +132,20 @@ class Game(ABC):
     #: Upper bound on the plies of one game (passes included).
     max_moves: int
 
+    @classmethod
+    def validate_options(cls, options: Mapping[str, Any]) -> None:
+        """Raise ``ValueError`` naming the valid choices for an unknown option or value."""
+        for key, value in options.items():
+            if key == "illegal_action":
+                continue
+            if key not in cls.options:
+                valid = ", ".join(sorted(cls.options)) or "none"
+                raise ValueError(f"{cls.id}: unknown option {key!r}; valid options: {valid}")
+            choices = cls.options[key].choices
+            if value not in choices or isinstance(value, bool) != isinstance(choices[0], bool):
+                shown = f"{choices[0]}..{choices[-1]}" if len(choices) > 4 else list(choices)
+                raise ValueError(f"{cls.id}: option {key}={value!r} is not allowed; choose {shown}")
+
     def __init__(self, *, illegal_action: IllegalActionMode = "lose") -> None:
         if illegal_action not in ("lose", "raise"):
             raise ValueError(f"illegal_action must be 'lose' or 'raise', got {illegal_action!r}")

@@ -50,8 +50,7 @@ class Gomoku(Game):
         self, size: int = _DEFAULT_SIZE, *, illegal_action: IllegalActionMode = "lose"
     ) -> None:
         super().__init__(illegal_action=illegal_action)
-        if size not in _SIZES:
-            raise ValueError(f"gomoku: size must be one of {_SIZES[0]}..{_SIZES[-1]}, got {size!r}")
+        self.validate_options({"size": size})
         self.size = size
         self.height = self.width = size
         self.num_actions = size * size

@@ -78,8 +78,7 @@ class Othello(Game):
 
     def __init__(self, size: int = 8, *, illegal_action: IllegalActionMode = "lose") -> None:
         super().__init__(illegal_action=illegal_action)
-        if size not in self.options["size"].choices:
-            raise ValueError(f"othello: size must be one of (6, 8), got {size!r}")
+        self.validate_options({"size": size})
         self.size = size
         self.height = self.width = size
         self.num_actions = size * size + 1

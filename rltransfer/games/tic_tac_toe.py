@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from rltransfer.games.core import Game, IllegalActionMode, State, bits_to_cells
+from rltransfer.games.stones import StonesState, empty_boards, play, stone_board, swap
 
 _LINES = [
     [0, 1, 2], [3, 4, 5], [6, 7, 8],  # rows
@@ -38,9 +39,8 @@ def _tables() -> tuple[Tensor, Tensor]:
 
 
 @dataclasses.dataclass(frozen=True)
-class TicTacToeState(State):
-    mover: Tensor  # [N] int64 bitboard: stones of the player to move
-    other: Tensor  # [N] int64 bitboard: stones of the other player
+class TicTacToeState(StonesState):
+    """``mover`` and ``other`` 9-bit bitboards (bit k = cell k)."""
 
 
 class TicTacToe(Game):
@@ -66,8 +66,7 @@ class TicTacToe(Game):
         return self._cache[device]
 
     def _init(self, n: int, device: torch.device) -> TicTacToeState:
-        empty = torch.zeros(n, dtype=torch.int64, device=device)
-        return TicTacToeState(**self._base_fields(n, device), mover=empty, other=empty)
+        return empty_boards(TicTacToeState, self, n, device)
 
     @staticmethod
     def _empty(state: TicTacToeState) -> Tensor:
@@ -85,29 +84,15 @@ class TicTacToe(Game):
         assert isinstance(state, TicTacToeState)
         _, wins, _ = self._consts(state.device)
         placed = state.mover | (1 << action)
-        won = wins[placed]
-        return dataclasses.replace(
-            state,
-            mover=state.other,
-            other=placed,
-            current_player=1 - state.current_player,
-            terminated=won | (state.step_count >= self.max_moves - 1),
-            reward=self._mover_wins(state, won),
-        )
+        return play(self, state, placed, wins[placed])
 
     def null_move(self, state: State) -> TicTacToeState:
         assert isinstance(state, TicTacToeState)
-        return dataclasses.replace(
-            state, mover=state.other, other=state.mover, current_player=1 - state.current_player
-        )
+        return swap(state)
 
     def board(self, state: State) -> Tensor:
         assert isinstance(state, TicTacToeState)
-        first = state.current_player == 0
-        x = torch.where(first, state.mover, state.other)
-        o = torch.where(first, state.other, state.mover)
-        cells = bits_to_cells(torch.stack([x, o], dim=1), self._consts(state.device)[0])
-        return (cells[:, 0].to(torch.int8) + 2 * cells[:, 1].to(torch.int8)).view(-1, 3, 3)
+        return stone_board(state, self._consts(state.device)[0], 3, 3)
 
     def random_action(self, state: State, generator: torch.Generator | None = None) -> Tensor:
         assert isinstance(state, TicTacToeState)
