@@ -172,5 +172,5 @@ def test_evaluate_against_names_and_players_and_formats() -> None:
     assert len(table) == 4
     assert table[0].split()[:4] == ["game", "opponent", "games", "score"]
     assert table[2].split()[:3] == ["tic_tac_toe", "random", "20"]
-    with pytest.raises(ValueError, match="greedy, random"):
+    with pytest.raises(ValueError, match="greedy, perfect, random"):
         evaluate_against(game, GreedyPlayer(), ["alphazero"], 4)

@@ -371,5 +371,5 @@ def test_opponent_by_name_or_player() -> None:
                 reward = float(r)
             wins += reward > 0
         assert wins == 0
-    with pytest.raises(ValueError, match=r"unknown opponent 'perfect'.*random"):
-        BoardGameEnv("connect_four", opponent="perfect")
+    with pytest.raises(ValueError, match=r"unknown opponent 'champion'.*random"):
+        BoardGameEnv("connect_four", opponent="champion")
