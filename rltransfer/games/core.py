@@ -244,10 +244,17 @@ class Game(ABC):
         return torch.stack([own, opp], dim=1).float()
 
     def random_action(self, state: State, generator: torch.Generator | None = None) -> Tensor:
-        """[N] int64 actions drawn uniformly among each board's legal actions."""
-        mask = self.legal_mask(state)
-        u = torch.rand(mask.shape, generator=generator, device=mask.device)
-        return torch.where(mask, u, -1.0).argmax(dim=1)
+        """[N] int64 actions drawn uniformly among each board's legal actions.
+
+        One uniform draw per board picks the k-th legal action (k < the count of legal
+        actions) from a running count over the mask: several times cheaper than one draw
+        per action for large boards.
+        """
+        count = self.legal_mask(state).to(torch.int16).cumsum(dim=1, dtype=torch.int16)
+        total = count[:, -1]
+        u = torch.rand(total.shape, generator=generator, device=total.device)
+        k = torch.minimum((u * total).to(torch.int16), total - 1)  # float rounding guard
+        return (count > k[:, None]).to(torch.uint8).argmax(dim=1)
 
     def null_move(self, state: State) -> State:
         """The same positions with the other player to move (no stone placed).
