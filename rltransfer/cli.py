@@ -177,6 +177,50 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_baseline_sb3(args: argparse.Namespace) -> int:
+    from rltransfer.baseline import SB3Config, train_sb3
+
+    torch.set_num_threads(args.threads)
+    cfg = SB3Config(
+        game=args.game,
+        steps=args.steps,
+        seed=args.seed,
+        opponent=args.opponent,
+        n_envs=args.n_envs,
+        eval_games=args.eval_games,
+        final_eval_games=args.final_eval_games,
+        eval_interval=args.eval_interval,
+        device=args.device,
+    )
+    train_sb3(cfg, args.run_dir, args.name or "", overwrite=args.overwrite, quiet=args.quiet)
+    return 0
+
+
+def _add_baseline(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("baseline", help="train an outside library's agent, logged like our runs")
+    algos = p.add_subparsers(dest="algo", required=True, metavar="ALGO")
+    q = algos.add_parser("sb3", help="sb3-contrib MaskablePPO on one game vs a fixed opponent")
+    q.add_argument("--game", required=True, metavar="GAME[:k=v,...]", help="e.g. othello:size=6")
+    q.add_argument("--steps", type=int, required=True, help="agent decisions to train for")
+    q.add_argument("--seed", type=int, default=0, help="seeds SB3, the boards and evaluation")
+    q.add_argument(
+        "--opponent", default="random", help="training opponent: random, greedy or a run path"
+    )
+    q.add_argument("--n-envs", type=int, default=16, help="boards stepped together (default 16)")
+    q.add_argument("--eval-games", type=int, default=200, help="games per opponent per eval")
+    q.add_argument("--final-eval-games", type=int, default=1000, help="games for eval.json")
+    q.add_argument(
+        "--eval-interval", type=int, default=0, help="steps between evals (default: ~10 per run)"
+    )
+    q.add_argument("--name", help="run name (default sb3_<task>_<time>)")
+    q.add_argument("--run-dir", default="runs", help="folder for runs (default runs)")
+    q.add_argument("--device", default="cpu", help="SB3's device (default cpu)")
+    q.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    q.add_argument("--overwrite", action="store_true", help="replace a run of the same name")
+    q.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    q.set_defaults(fn=_cmd_baseline_sb3)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rltransfer",
@@ -259,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(fn=_cmd_eval)
+
+    _add_baseline(sub)
 
     p = sub.add_parser("games", help="list the games and their options")
     p.set_defaults(fn=_cmd_games)
