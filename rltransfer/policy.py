@@ -146,7 +146,8 @@ class PolicyNet(nn.Module):
     def distribution(self, task: str, obs: Tensor, mask: Tensor) -> tuple[Categorical, Tensor]:
         """(masked action distribution, value) for ``obs`` with legal ``mask`` [N, A]."""
         logits, value = self(task, obs)
-        return Categorical(logits=masked_logits(logits, mask)), value
+        # no argument validation: NaN logits must reach the loss, where training stops cleanly
+        return Categorical(logits=masked_logits(logits, mask), validate_args=False), value
 
     @torch.no_grad()
     def act(

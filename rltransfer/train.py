@@ -8,6 +8,7 @@ every ply of both sides).
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
 import math
@@ -290,7 +291,8 @@ def train(
             rollouts = {k: c.collect(s.net, snapshot) for k, c in s.collectors.items()}
             collect_time = time.perf_counter() - start
             batches = {k: make_batch(ro, cfg.ppo) for k, ro in rollouts.items()}
-            good = ({k: v.clone() for k, v in s.net.state_dict().items()}, s.optimizer.state_dict())
+            # copies, not views: the update changes weights and Adam's moments in place
+            good = copy.deepcopy((s.net.state_dict(), s.optimizer.state_dict()))
             try:
                 stats = ppo_update(s.net, s.optimizer, batches, weights, cfg.ppo, s.gen_update)
             except NonFiniteLossError as e:

@@ -108,17 +108,24 @@ def test_nan_loss_stops_and_keeps_last_good_weights(
     real_loss = multitask.ppo_loss
     calls = {"n": 0}
 
-    def nan_later(*args: Any, **kwargs: Any) -> Any:
+    def poison_once(*args: Any, **kwargs: Any) -> Any:
+        # one finite loss whose gradient is NaN: the optimizer step then turns weights and
+        # Adam's moments into NaN, and the next minibatch's loss is NaN
         calls["n"] += 1
         loss, stats = real_loss(*args, **kwargs)
-        return (loss * float("nan") if calls["n"] > 20 else loss), stats
+        if calls["n"] == 21:
+            loss = loss + torch.sqrt(0 * args[0].sum())
+        return loss, stats
 
-    monkeypatch.setattr(multitask, "ppo_loss", nan_later)
+    monkeypatch.setattr(multitask, "ppo_loss", poison_once)
     with pytest.raises(TrainingError, match=r"non-finite loss.*last good weights") as info:
         train(tiny_config(tmp_path, iterations=4), tmp_path / "runs", quiet=True)
     assert "--resume" in str(info.value)
-    weights = load_weights(tmp_path / "runs" / "run" / "checkpoints" / "latest")
+    ckpt = tmp_path / "runs" / "run" / "checkpoints" / "latest"
+    weights = load_weights(ckpt)
     assert all(bool(torch.isfinite(w).all()) for w in weights.values())
+    adam = torch.load(ckpt / "trainer.pt", weights_only=True)["optimizer"]["state"]
+    assert adam and all(bool(torch.isfinite(t).all()) for st in adam.values() for t in st.values())
 
 
 def test_corrupt_and_incompatible_checkpoints_are_named(tmp_path: Path) -> None:
