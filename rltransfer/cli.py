@@ -118,7 +118,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from rltransfer.evaluate import format_results, play_match
     from rltransfer.inference import load_policy
-    from rltransfer.opponents import PolicyPlayer, make_player
+    from rltransfer.opponents import PolicyPlayer, available_players, make_player
     from rltransfer.train import resolve_device
 
     device = resolve_device(args.device)
@@ -131,7 +131,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         game = policy.make_game(task)
         player = PolicyPlayer(policy.net, task)
         for name in args.opponent:
-            if name in ("random", "greedy"):
+            if name in available_players():
                 opponent = make_player(name)
             else:
                 other = load_policy(name, device)
@@ -294,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--opponent",
         nargs="+",
         default=["random", "greedy"],
-        help="random, greedy, or the path of another run (default: random greedy)",
+        help="random, greedy, perfect (tic_tac_toe) or another run's path (default random greedy)",
     )
     p.add_argument(
         "--games", type=int, default=1000, help="games per game and opponent (default 1000)"
