@@ -172,9 +172,13 @@ def test_cli_train_and_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(args) == 2  # exists: refused with a clear message
     assert "already exists" in capsys.readouterr().err
     run = str(tmp_path / "runs" / "cli")
-    assert main(["eval", run, "--game", "tic_tac_toe", "--games", "20", "--device", "cpu"]) == 0
+    opponents = ["--opponent", "random", "greedy", "perfect"]
+    assert (
+        main(["eval", run, "--game", "tic_tac_toe", *opponents, "--games", "20", "--device", "cpu"])
+        == 0
+    )
     out = capsys.readouterr().out
-    assert "tic_tac_toe" in out and "random" in out and "greedy" in out
+    assert "tic_tac_toe" in out and "random" in out and "greedy" in out and "perfect" in out
     assert main(["eval", run, "--opponent", run, "--games", "10", "--device", "cpu"]) == 0
     assert "run:cli" in capsys.readouterr().out
     assert main(["train", "--suite", "classic", "--set", "ppo.lr=1"]) == 2
