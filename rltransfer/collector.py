@@ -20,6 +20,11 @@ One collector step for a game is one learner decision on every board:
 Opponent moves never enter the rollout. Everything lives in preallocated ``[T, N, ...]``
 tensors on the training device; episode statistics accumulate there too and are read
 once per iteration (:meth:`GameCollector.pop_stats`).
+
+Partial moves and restarts go through the game (``step(..., where=moves)``,
+``reset_where``), so the same code drives PettingZoo envs (``rltransfer.games.outside``):
+the one exception to "no Python loop over environments", they step on the CPU inside the
+game and have their own rollout length ``T`` (a suite's ``num_steps``).
 """
 
 from __future__ import annotations

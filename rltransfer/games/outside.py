@@ -370,7 +370,10 @@ def _env_factory(name: str) -> Callable[..., Any]:
             module = importlib.import_module(f"pettingzoo.classic.{name}")
         except ImportError as e:
             if e.name and e.name != f"pettingzoo.classic.{name}":
-                raise ImportError(f"{PREFIX}{name} needs the package {e.name!r}: {e}") from None
+                hint = ' (pip install "rltransfer[outside]")' if e.name == "chess" else ""
+                raise OutsideEnvError(
+                    f"{PREFIX}{name} needs the package {e.name!r}{hint}"
+                ) from None
             module = None
         fn: Callable[..., Any] | None = getattr(module, "env", None)
         if fn is None:  # also a subpackage such as pettingzoo.classic.chess
