@@ -172,7 +172,6 @@ class Game(ABC):
         if illegal_action not in ("lose", "raise"):
             raise ValueError(f"illegal_action must be 'lose' or 'raise', got {illegal_action!r}")
         self.illegal_action: IllegalActionMode = illegal_action
-        self._fresh: dict[tuple[int, torch.device], State] = {}  # reset_where's fresh boards
 
     # ----------------------------------------------------------------------------- rules
     @abstractmethod
@@ -259,9 +258,11 @@ class Game(ABC):
         whose start is random or whose reset needs a seed.
         """
         key = (state.batch_size, state.device)
-        if key not in self._fresh:
-            self._fresh[key] = self.init(state.batch_size, device=state.device)
-        return self._fresh[key].where(done, state)
+        # setdefault: subclasses written without calling Game.__init__ still work
+        fresh: dict[tuple[int, torch.device], State] = self.__dict__.setdefault("_fresh", {})
+        if key not in fresh:
+            fresh[key] = self.init(state.batch_size, device=state.device)
+        return fresh[key].where(done, state)
 
     def legal_mask(self, state: State) -> Tensor:
         """[N, A] bool; all ``True`` on finished boards (see module docstring)."""
