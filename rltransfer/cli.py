@@ -22,15 +22,23 @@ def _cmd_games(args: argparse.Namespace) -> int:
             f"{game_id:14s} {game.height}x{game.width} board, {game.num_actions} actions, "
             f"{game.num_planes} planes; options: {describe_options(game_id)}"
         )
+    print(
+        "pettingzoo:<env>  a PettingZoo two-player board env as a game, stepped on the CPU, "
+        "e.g. pettingzoo:chess_v6, pettingzoo:go_v5 (options go to the env)"
+    )
     return 0
 
 
 def _cmd_suites(args: argparse.Namespace) -> int:
-    from rltransfer.config import load_suite
+    from rltransfer.config import ConfigError, load_suite
     from rltransfer.presets import available_specs
 
     for name in available_specs("envs"):
-        suite = load_suite(name)
+        try:
+            suite = load_suite(name)
+        except ConfigError as e:  # e.g. a PettingZoo suite without its extra installed
+            print(f"{name:12s} (cannot load: {e})")
+            continue
         games = ", ".join(f"{g.name} x{g.num_envs}" for g in suite.games)
         print(f"{name:12s} {suite.description}\n{'':12s} {games}")
     return 0

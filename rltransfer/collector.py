@@ -20,6 +20,11 @@ One collector step for a game is one learner decision on every board:
 Opponent moves never enter the rollout. Everything lives in preallocated ``[T, N, ...]``
 tensors on the training device; episode statistics accumulate there too and are read
 once per iteration (:meth:`GameCollector.pop_stats`).
+
+Partial moves and restarts go through the game (``step(..., where=moves)``,
+``reset_where``), so the same code drives PettingZoo envs (``rltransfer.games.outside``):
+the one exception to "no Python loop over environments", they step on the CPU inside the
+game and have their own rollout length ``T`` (a suite's ``num_steps``).
 """
 
 from __future__ import annotations
@@ -118,8 +123,7 @@ class GameCollector:
         self.slices = mix.split(num_envs)
         self.greedy = GreedyPlayer()
         self.rollout = Rollout.empty(game, num_steps, num_envs, device)
-        self.fresh = game.init(num_envs, device=device)
-        self.state: State = self.fresh
+        self.state: State = game.init(num_envs, device=device)
         # learner seat per board: alternate from the start so both seats are played at once
         self.seat = torch.arange(num_envs, device=device) % 2
         self.episode_length = torch.zeros(num_envs, dtype=torch.int64, device=device)
@@ -173,12 +177,12 @@ class GameCollector:
                 obs, mask = self.game.observe(part), self.game.legal_mask(part)
                 parts.append(player.act(self.task, obs, mask, self.gen)[0])
         self.moves += moves.sum()
-        return self.game.step(state, torch.cat(parts)).where(moves, state)
+        return self.game.step(state, torch.cat(parts), where=moves)
 
     def _reset(self, state: State, done: Tensor) -> State:
         """Restart finished boards, the learner taking the other seat."""
         self.seat = torch.where(done, 1 - self.seat, self.seat)
-        return self.fresh.where(done, state)
+        return self.game.reset_where(state, done, self.gen)
 
     # -------------------------------------------------------------------- statistics
     def _record(self, done: Tensor, reward: Tensor) -> None:
@@ -208,8 +212,12 @@ class GameCollector:
 
     # ------------------------------------------------------------------ checkpointing
     def state_dict(self) -> dict[str, Tensor]:
-        """Everything in flight: boards, seats, episode counters (for exact resume)."""
-        out = {f"state.{k}": v for k, v in self.state.tensors().items()}
+        """Everything in flight: boards, seats, episode counters (for exact resume).
+
+        A forward-only game (``game.functional`` false: PettingZoo envs) cannot save its
+        boards; its state is left out and :meth:`load_state_dict` restarts those games.
+        """
+        out = {f"state.{k}": v for k, v in self.state.tensors().items() if self.game.functional}
         out.update(
             seat=self.seat, episode_length=self.episode_length, stats=self.stats, moves=self.moves
         )
@@ -221,9 +229,12 @@ class GameCollector:
             for k, v in tensors.items()
             if k.startswith("state.")
         }
-        self.state = dataclasses.replace(self.state, **fields)
         self.seat = tensors["seat"].to(self.device)
         self.episode_length = tensors["episode_length"].to(self.device)
+        if self.game.functional:
+            self.state = dataclasses.replace(self.state, **fields)
+        else:  # the envs' positions were not saved: the games in flight restart
+            self.episode_length.zero_()
         self.stats = tensors["stats"].to(self.device)
         self.moves = tensors["moves"].to(self.device)
 

@@ -37,12 +37,20 @@ class GameSpec:
     num_envs: int = 256  # boards stepped in parallel for this game
     weight: float = 1.0  # this game's weight in the multitask loss
     name: str = ""  # unique task name (TensorBoard tags, heads); derived when empty
+    # learner decisions per board per iteration; 0: the PPO rollout length (ppo.num_steps).
+    # A slow task (PettingZoo envs step on the CPU in Python) can collect fewer.
+    num_steps: int = 0
 
     def __post_init__(self) -> None:
         if not self.name:
+            # "pettingzoo:go_v5" + board_size=9 -> "go_v5_board_size9" (no ':' in tags, paths)
             suffix = "".join(f"_{k}{v}" for k, v in sorted(self.options.items()))
-            object.__setattr__(self, "name", self.id + suffix)
+            object.__setattr__(self, "name", self.id.rpartition(":")[2] + suffix)
         object.__setattr__(self, "options", dict(self.options))
+
+    def steps(self, default: int) -> int:
+        """This game's rollout length: ``num_steps``, or ``default`` where it is 0."""
+        return self.num_steps or default
 
     def make(self, **extra: Any) -> Game:
         return make(self.id, **self.options, **extra)
@@ -93,6 +101,10 @@ def _game_spec(raw: Mapping[str, Any], where: str) -> GameSpec:
         raise ConfigError(f"{where}: num_envs must be a positive integer, got {spec.num_envs!r}")
     if not isinstance(spec.weight, (int, float)) or spec.weight < 0:
         raise ConfigError(f"{where}: weight must be a number >= 0, got {spec.weight!r}")
+    if not isinstance(spec.num_steps, int) or spec.num_steps < 0:
+        raise ConfigError(
+            f"{where}: num_steps must be an integer >= 0 (0: ppo.num_steps), got {spec.num_steps!r}"
+        )
     return spec
 
 
@@ -203,6 +215,7 @@ class TrainConfig:
                     "num_envs": g.num_envs,
                     "weight": g.weight,
                     "name": g.name,
+                    "num_steps": g.num_steps,
                 }
                 for g in self.suite.games
             ],

@@ -100,7 +100,8 @@ def play_match(
     with ``n0 = ceil(num_games / 2)``: an odd count gives the extra game to seat 0. Both
     players share ``generator`` (so a seed fixes the whole match). ``task`` names the game
     in the result (default ``game.id``). Raises ``RuntimeError`` if a game outlasts
-    ``game.max_moves`` plies (a broken game).
+    ``game.max_moves`` plies (a broken game). A player that needs lookahead (greedy) on a
+    game without it plays randomly, and its name in the result says ``greedy(random)``.
     """
     if num_games < 1:
         raise ValueError(f"num_games must be >= 1, got {num_games}")
@@ -124,7 +125,16 @@ def play_match(
         )
     seat_sign = torch.ones(num_games, device=state.device)
     seat_sign[second] = -1.0
-    return _result(task or game.id, player.name, opponent.name, final * seat_sign, n0)
+    names = (_played_as(player, game), _played_as(opponent, game))
+    return _result(task or game.id, *names, final * seat_sign, n0)
+
+
+def _played_as(player: Player, game: Game) -> str:
+    """The player's name, marked ``(random)`` where its tactics need a lookahead that the
+    game lacks (the greedy player on PettingZoo envs plays random moves there)."""
+    if getattr(player, "needs_lookahead", False) and not game.supports_lookahead:
+        return f"{player.name}(random)"
+    return player.name
 
 
 def _act_on_slices(

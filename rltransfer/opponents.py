@@ -10,7 +10,10 @@ The greedy player is the classic scripted baseline of board-game RL (a policy th
 beat "win if you can, block if you must" has not learned tactics yet). Blocking needs to
 ask where the *opponent* would win if it moved now, which needs a null move: the same
 position with the other player to move (``Game.null_move``). A game without one gets a
-greedy player that only takes wins (win-or-random); see :func:`threat_actions`.
+greedy player that only takes wins (win-or-random); see :func:`threat_actions`. A game that
+cannot look ahead at all (``Game.supports_lookahead`` false: PettingZoo envs, where a step is
+a real env move) gets a greedy player that plays uniformly at random; evaluation names that
+opponent ``greedy(random)`` (see :attr:`GreedyPlayer.needs_lookahead`).
 """
 
 from __future__ import annotations
@@ -43,8 +46,14 @@ def winning_actions(game: Game, state: State) -> Tensor:
     board ``i`` owns rows ``i*A .. i*A + A - 1``), row ``i*A + a`` plays action ``a``, and a
     row counts where the step terminated the game with reward ``+1`` for the mover. Rows
     whose action is illegal, or whose board is finished, are not played (they are marked
-    finished before the step). Memory and work are ``N * A`` board steps.
+    finished before the step). Memory and work are ``N * A`` board steps. Raises
+    ``NotImplementedError`` for a game that cannot look ahead (``supports_lookahead``).
     """
+    if not game.supports_lookahead:
+        raise NotImplementedError(
+            f"{game.id}: winning_actions steps copies of the boards, which this game does not "
+            "allow (supports_lookahead is False: a step moves a real env)"
+        )
     n, a = state.batch_size, game.num_actions
     legal = game.legal_mask(state) & ~state.terminated[:, None]
     expanded = state.map(lambda t: t.repeat_interleave(a, 0))
@@ -140,13 +149,20 @@ class GreedyPlayer:
 
     Each tier is a uniform choice among its moves (several wins, or several threats, are
     picked uniformly), so the player is stochastic and a seeded generator reproduces it.
-    On games without ``null_move`` it cannot see threats and plays win-or-random.
+    On games without ``null_move`` it cannot see threats and plays win-or-random; on games
+    that cannot look ahead (``game.supports_lookahead`` false) it plays at random.
     """
+
+    #: Its tactics need ``game.supports_lookahead``; without it the player is random, and
+    #: :func:`rltransfer.evaluate.play_match` says so in the opponent's name.
+    needs_lookahead = True
 
     def __init__(self, name: str = "greedy") -> None:
         self.name = name
 
     def act(self, game: Game, state: State, generator: torch.Generator | None) -> Tensor:
+        if not game.supports_lookahead:
+            return game.random_action(state, generator)
         legal = game.legal_mask(state)
         wins = winning_actions(game, state)
         choice = torch.where(wins.any(dim=1, keepdim=True), wins, legal)

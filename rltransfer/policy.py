@@ -7,6 +7,9 @@
 
 Everything is convolutional or globally pooled, so one trunk serves every board size and
 a head trained on Othello 6x6 runs unchanged on 8x8 (the transfer module relies on it).
+The one exception is the *flat* policy head of games whose actions are not cells (chess's
+4,672 moves through PettingZoo): a 1x1 convolution, then a linear layer from the whole
+board to the actions, so it is tied to one board size and one action set.
 Normalisation is GroupNorm, computed per board: a board's output never depends on the
 other boards or games in the batch (BatchNorm would mix them).
 
@@ -38,6 +41,9 @@ class NetConfig:
     groups: int = 4  # GroupNorm groups (0: no normalisation)
 
 
+HEAD_TYPES = ("conv", "flat")
+
+
 @dataclasses.dataclass(frozen=True)
 class TaskShape:
     """What the network needs to know about one game (a task) of a suite."""
@@ -47,10 +53,26 @@ class TaskShape:
     width: int
     num_actions: int
     has_pass: bool
+    #: ``"conv"``: actions are cells (+ pass), the fully convolutional head; ``"flat"``: any
+    #: other action set, a linear head over the whole board (fixed size). Checkpoints
+    #: written before flat heads existed have no such key and mean ``"conv"``.
+    head: str = "conv"
+
+    def __post_init__(self) -> None:
+        if self.head not in HEAD_TYPES:
+            raise ValueError(f"policy head type must be one of {HEAD_TYPES}, got {self.head!r}")
+        if self.head == "conv":
+            cells = self.height * self.width + int(self.has_pass)
+            if cells != self.num_actions:
+                raise ValueError(
+                    f"a convolutional policy head gives H*W (+1 pass) = {cells} logits, but the "
+                    f"game has {self.num_actions} actions; use head='flat'"
+                )
 
     @classmethod
     def of(cls, game: Game) -> TaskShape:
-        return cls(game.num_planes, game.height, game.width, game.num_actions, game.has_pass)
+        head = "conv" if game.cell_actions else "flat"
+        return cls(game.num_planes, game.height, game.width, game.num_actions, game.has_pass, head)
 
 
 def _norm(cfg: NetConfig) -> nn.Module:
@@ -110,6 +132,28 @@ class PolicyHead(nn.Module):
         return torch.cat([cells, self.pass_logit(x.mean(dim=(2, 3)))], dim=1)
 
 
+class FlatPolicyHead(nn.Module):
+    """Logits for actions that are not cells: 1x1 conv to a few channels, flatten, linear.
+
+    The few channels keep the linear layer small (chess: 8 x 64 inputs x 4,672 actions,
+    2.4M weights, against 32 x 64 x 4,672 straight from the trunk) while every square's
+    features still reach every move, as in AlphaZero's chess policy head.
+    """
+
+    def __init__(self, task: TaskShape, cfg: NetConfig) -> None:
+        super().__init__()
+        self.hidden = nn.Conv2d(cfg.channels, cfg.policy_channels, 1)
+        self.out = nn.Linear(cfg.policy_channels * task.height * task.width, task.num_actions)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.out(torch.relu(self.hidden(x)).flatten(1))  # [N, A]
+
+
+def make_policy_head(task: TaskShape, cfg: NetConfig) -> nn.Module:
+    """The policy head that fits a task's action set (see :attr:`TaskShape.head`)."""
+    return FlatPolicyHead(task, cfg) if task.head == "flat" else PolicyHead(task, cfg)
+
+
 class ValueHead(nn.Module):
     """Global average pooling, then a small MLP to a value in [-1, 1]."""
 
@@ -133,7 +177,7 @@ class PolicyNet(nn.Module):
         self.tasks = dict(tasks)
         self.stems = nn.ModuleDict({k: Stem(t.num_planes, cfg) for k, t in tasks.items()})
         self.trunk = Trunk(cfg)
-        self.policy_heads = nn.ModuleDict({k: PolicyHead(t, cfg) for k, t in tasks.items()})
+        self.policy_heads = nn.ModuleDict({k: make_policy_head(t, cfg) for k, t in tasks.items()})
         self.value_heads = nn.ModuleDict({k: ValueHead(cfg) for k, t in tasks.items()})
 
     def forward(self, task: str, obs: Tensor) -> tuple[Tensor, Tensor]:

@@ -79,7 +79,7 @@ class Session:
 
     @property
     def steps_per_iteration(self) -> int:
-        return sum(c.num_envs for c in self.collectors.values()) * self.cfg.ppo.num_steps
+        return sum(c.num_envs * c.num_steps for c in self.collectors.values())
 
     @property
     def num_iterations(self) -> int:
@@ -109,7 +109,7 @@ def build_session(cfg: TrainConfig, path: Path, net: PolicyNet | None = None) ->
             g.name,
             games[g.name],
             max(1, round(g.num_envs * cfg.train.num_envs_scale)),
-            cfg.ppo.num_steps,
+            g.steps(cfg.ppo.num_steps),
             cfg.selfplay,
             device,
             gen_collect,
@@ -195,6 +195,8 @@ def _final_boards(s: Session, boards: int = 4) -> dict[str, list[torch.Tensor]]:
         player, state = PolicyPlayer(s.net, task), game.init(boards, device=s.device)
         for _ in range(game.max_moves):
             state = game.step(state, player.act(game, state, gen))
+            if bool(state.terminated.all()):
+                break
         images[task] = [game.render_rgb(state, i) for i in range(boards)]
     return images
 

@@ -9,7 +9,9 @@ either
   in a run from scratch; or
 * with ``keep_heads``, copies of the source's stem and heads for the *same game* at any
   size (Othello 6x6 -> 8x8, Hex 7 -> 9, Gomoku 7 -> 9): the stem and policy head are
-  convolutional and the value head pools globally, so their weights fit any board.
+  convolutional and the value head pools globally, so their weights fit any board. A flat
+  policy head (games whose actions are not cells, e.g. PettingZoo chess) is sized for one
+  board and one action set, so ``keep_heads`` refuses it: such a target gets fresh heads.
 
 **Schedules** (:func:`trunk_frozen`): ``finetune`` trains every weight; ``freeze`` keeps
 the trunk fixed (a feature extractor: it gets no gradient and stays bit-for-bit equal);
@@ -80,6 +82,12 @@ def transfer_net(
             )
         src = matches[0]
         shape, target = source_tasks[src], TaskShape.of(game)
+        if "flat" in (shape.head, target.head):
+            raise TransferError(
+                f"--keep-heads: {game.id} has a flat policy head (its actions are not board "
+                f"cells), which fits one board size and action set only and is not carried "
+                f"over; transfer the trunk alone (leave out --keep-heads / keep_heads)"
+            )
         if (shape.num_planes, shape.has_pass) != (target.num_planes, target.has_pass):
             raise TransferError(
                 f"--keep-heads: source task {src} has {shape}, target needs {target}"

@@ -3,6 +3,9 @@
 >>> from rltransfer.games import make
 >>> game = make("othello", size=6)
 >>> state = game.init(1024)
+
+PettingZoo two-player board envs are games too, stepped on the CPU (see
+``rltransfer.games.outside``): ``make("pettingzoo:go_v5", board_size=9)``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from rltransfer.games.core import Game, IllegalActionError, Option, State
 from rltransfer.games.gomoku import Gomoku
 from rltransfer.games.hex import Hex
 from rltransfer.games.othello import Othello
+from rltransfer.games.outside import PREFIX as OUTSIDE_PREFIX
+from rltransfer.games.outside import OutsideGame
 from rltransfer.games.tic_tac_toe import TicTacToe
 
 _REGISTRY: dict[str, type[Game]] = {}
@@ -33,7 +38,13 @@ def available_games() -> list[str]:
 
 
 def game_class(game_id: str) -> type[Game]:
-    """The class registered as ``game_id``, or a ``KeyError`` that lists the valid ids."""
+    """The class registered as ``game_id``, or a ``KeyError`` that lists the valid ids.
+
+    ``pettingzoo:<env>`` ids give :class:`~rltransfer.games.outside.OutsideGame` (the env
+    itself is found and checked by :func:`make`).
+    """
+    if game_id.startswith(OUTSIDE_PREFIX):
+        return OutsideGame
     try:
         return _REGISTRY[game_id]
     except KeyError:
@@ -47,8 +58,11 @@ def make(game_id: str, **options: Any) -> Game:
 
     Every game also takes ``illegal_action="lose"|"raise"`` (see ``rltransfer.games.core``).
     Unknown ids, unknown options and values outside an option's range raise errors that
-    name the valid choices.
+    name the valid choices. ``make("pettingzoo:go_v5", board_size=9)`` wraps a PettingZoo
+    env; its options go to the env constructor (``max_moves`` is the adapter's time limit).
     """
+    if game_id.startswith(OUTSIDE_PREFIX):
+        return OutsideGame(game_id[len(OUTSIDE_PREFIX) :], **options)
     cls = game_class(game_id)
     cls.validate_options(options)
     return cls(**options)
@@ -68,15 +82,31 @@ def describe_options(game_id: str) -> str:
 
 
 def parse_game_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``"othello:size=8"`` -> ``("othello", {"size": 8})``; integer values become ints."""
+    """``"othello:size=8"`` -> ``("othello", {"size": 8})``; numbers become ints or floats.
+
+    PettingZoo ids keep their prefix: ``"pettingzoo:go_v5:board_size=9"`` ->
+    ``("pettingzoo:go_v5", {"board_size": 9})``.
+    """
     game_id, _, rest = spec.partition(":")
+    if game_id.strip() + ":" == OUTSIDE_PREFIX:
+        env, _, rest = rest.partition(":")
+        game_id = OUTSIDE_PREFIX + env.strip()
     options: dict[str, Any] = {}
     for item in filter(None, rest.split(",")):
         key, eq, value = item.partition("=")
         if not eq or not key:
             raise ValueError(f"bad game option {item!r} in {spec!r}: expected key=value")
-        options[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else value.strip()
+        options[key.strip()] = _number_or_text(value.strip())
     return game_id.strip(), options
+
+
+def _number_or_text(value: str) -> int | float | str:
+    if value.lstrip("-").isdigit():
+        return int(value)
+    try:
+        return float(value)
+    except ValueError:
+        return value
 
 
 for _cls in (TicTacToe, ConnectFour, Othello, Hex, Gomoku):
@@ -86,6 +116,7 @@ __all__ = [
     "Game",
     "IllegalActionError",
     "Option",
+    "OutsideGame",
     "State",
     "available_games",
     "describe_options",

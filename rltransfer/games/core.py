@@ -26,7 +26,18 @@ Conventions shared by every game:
   wrappers, not for the collector).
 
 ``step`` never mutates its input: it returns a new :class:`State`, so search, snapshots
-and the conformance checker can hold on to old states.
+and the conformance checker can hold on to old states. The one exception is
+:class:`rltransfer.games.outside.OutsideGame` (PettingZoo envs stepped on the CPU), which is
+*forward-only*: its states name env instances that ``step`` moves. Its class says so
+(``functional = False``, ``supports_lookahead = False``) and callers that need old states
+(lookahead players, exact resume) check those capabilities instead of the game's type.
+
+Two template methods serve partial moves without a special case per game:
+``step(state, action, where=mask)`` moves only the boards in ``mask`` and returns every
+other board exactly as it was (its reward included), and ``reset_where(state, done)``
+restarts the boards in ``done``. For a functional game both equal a ``torch.where`` between
+the input and a full step / fresh boards; a forward-only game must not touch the other
+boards at all, so it overrides them.
 """
 
 from __future__ import annotations
@@ -120,7 +131,9 @@ class Option:
 class Game(ABC):
     """Template for a batched two-player board game. See the module docstring."""
 
-    id: ClassVar[str]
+    #: The game's id in the registry. A class attribute for rltransfer's own games; an
+    #: instance attribute where one class serves many games (``"pettingzoo:go_v5"``).
+    id: str
     options: ClassVar[Mapping[str, Option]] = {}
 
     #: Board height and width; observation planes are ``[N, num_planes, height, width]``.
@@ -131,6 +144,15 @@ class Game(ABC):
     has_pass: bool = False
     #: Upper bound on the plies of one game (passes included).
     max_moves: int
+    #: Actions are the cells ``r * W + c`` (+ a last pass action where ``has_pass``), so a
+    #: fully convolutional policy head fits; False asks the network for a flat head.
+    cell_actions: bool = True
+    #: States are values: ``step`` leaves its input usable, so a state can be stepped twice,
+    #: copied, saved and restored (exact resume). False for forward-only games.
+    functional: bool = True
+    #: ``step`` may try moves on expanded copies of a state (``winning_actions``, the greedy
+    #: player's win/block search). False where a step costs a real env move.
+    supports_lookahead: bool = True
 
     @classmethod
     def validate_options(cls, options: Mapping[str, Any]) -> None:
@@ -194,37 +216,53 @@ class Game(ABC):
         dev = torch.device(device) if device is not None else _generator_device(generator)
         return self._init(n, dev)
 
-    def step(self, state: State, action: Tensor) -> State:
-        """Play one action [N] on every board; returns the new state (input unchanged)."""
-        if action.shape != (state.batch_size,):
-            raise ValueError(
-                f"{self.id}: action must have shape [{state.batch_size}] (one per board), "
-                f"got {list(action.shape)}"
-            )
-        if action.dtype.is_floating_point or action.dtype == torch.bool:
-            raise TypeError(f"{self.id}: actions must be integers, got {action.dtype}")
-        action = action.to(device=state.device, dtype=torch.int64)
+    def step(self, state: State, action: Tensor, where: Tensor | None = None) -> State:
+        """Play one action [N] on every board, or only where ``where`` [N] bool is true.
+
+        Returns the new state (input unchanged). Boards outside ``where`` come back exactly
+        as they were, ``reward`` included, so a step of some boards keeps the result of a
+        game another ply just ended (the collector's opponent move relies on it); their
+        actions are ignored (any integer will do).
+        """
+        action = self._check_action(state, action)
         in_range = (action >= 0) & (action < self.num_actions)
         clamped = action.clamp(0, self.num_actions - 1)
-        live = ~state.terminated
+        selected = torch.ones_like(state.terminated) if where is None else where.to(torch.bool)
+        moving = selected & ~state.terminated
         legal = in_range & self._is_legal(state, clamped)
         if self.illegal_action == "raise":
-            bad = live & ~legal
+            bad = moving & ~legal
             if bool(bad.any()):
                 self._raise_illegal(state, action, bad)
-        ok = live & legal
-        # ``_apply`` sees every board; where the action was illegal (or the board finished)
-        # its result is computed but discarded here, so rules never need a legal input.
-        # Elsewhere the board stays as it was: a live board with an illegal action is
-        # forfeited by the mover, a finished board gets zero reward.
+        ok = moving & legal
+        # ``_apply`` sees every board; where the action was illegal (or the board finished,
+        # or was not selected) its result is computed but discarded here, so rules never
+        # need a legal input. A moving board with an illegal action is forfeited by the
+        # mover; a selected finished board gets zero reward; unselected boards keep theirs.
         played = self._apply(state, clamped).where(ok, state)
-        forfeit = torch.where(live, -self._mover_sign(state), 0.0)
+        reward = torch.where(ok, played.reward, torch.where(moving, -self._mover_sign(state), 0.0))
         return dataclasses.replace(
             played,
-            terminated=played.terminated | ~ok,
-            reward=torch.where(ok, played.reward, forfeit),
-            step_count=state.step_count + live.to(torch.int64),
+            terminated=played.terminated | (moving & ~ok),
+            reward=torch.where(selected, reward, state.reward),
+            step_count=state.step_count + moving.to(torch.int64),
         )
+
+    def reset_where(
+        self, state: State, done: Tensor, generator: torch.Generator | None = None
+    ) -> State:
+        """Boards where ``done`` [N] is true restart at the start position; others stay.
+
+        The default selects from fresh boards (``init``, cached per batch size and device:
+        they are values, and the collector resets every step). ``generator`` serves games
+        whose start is random or whose reset needs a seed.
+        """
+        key = (state.batch_size, state.device)
+        # setdefault: subclasses written without calling Game.__init__ still work
+        fresh: dict[tuple[int, torch.device], State] = self.__dict__.setdefault("_fresh", {})
+        if key not in fresh:
+            fresh[key] = self.init(state.batch_size, device=state.device)
+        return fresh[key].where(done, state)
 
     def legal_mask(self, state: State) -> Tensor:
         """[N, A] bool; all ``True`` on finished boards (see module docstring)."""
@@ -305,6 +343,17 @@ class Game(ABC):
     def _mover_wins(cls, state: State, won: Tensor) -> Tensor:
         """[N] ``reward`` (player 0's) where the player to move in ``state`` won on ``won``."""
         return won.to(torch.float32) * cls._mover_sign(state)
+
+    def _check_action(self, state: State, action: Tensor) -> Tensor:
+        """``action`` as int64 on the state's device, after checking its shape and dtype."""
+        if action.shape != (state.batch_size,):
+            raise ValueError(
+                f"{self.id}: action must have shape [{state.batch_size}] (one per board), "
+                f"got {list(action.shape)}"
+            )
+        if action.dtype.is_floating_point or action.dtype == torch.bool:
+            raise TypeError(f"{self.id}: actions must be integers, got {action.dtype}")
+        return action.to(device=state.device, dtype=torch.int64)
 
     def _raise_illegal(self, state: State, action: Tensor, bad: Tensor) -> None:
         i = int(bad.nonzero()[0, 0])
