@@ -15,6 +15,7 @@ mid-write leaves the previous checkpoint whole. Errors name the file and the mis
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -29,6 +30,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from rltransfer import __version__
+from rltransfer.config import GameSpec
+from rltransfer.policy import NetConfig, TaskShape
 
 CHECKPOINT_FORMAT = 1
 
@@ -108,6 +111,30 @@ def load_meta(ckpt: Path) -> dict[str, Any]:
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not an rltransfer checkpoint of format {CHECKPOINT_FORMAT}")
     return meta
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkMeta:
+    """What a checkpoint's weights are: the network config, its tasks, their game specs."""
+
+    net: NetConfig
+    tasks: dict[str, TaskShape]
+    specs: dict[str, GameSpec]
+
+
+def read_network(ckpt: Path) -> NetworkMeta:
+    """The network a checkpoint holds, from its ``meta.json`` (clear error if incomplete)."""
+    meta = load_meta(ckpt)
+    try:
+        return NetworkMeta(
+            net=NetConfig(**meta["net"]),
+            tasks={k: TaskShape(**v) for k, v in meta["tasks"].items()},
+            specs={g["name"]: GameSpec(**g) for g in meta["suite"]["games"]},
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(
+            f"{ckpt}/meta.json: incomplete or from another version ({e})"
+        ) from None
 
 
 def load_weights(ckpt: Path, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:

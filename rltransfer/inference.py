@@ -13,15 +13,14 @@ import torch
 from torch import Tensor
 
 from rltransfer.checkpoint import (
-    CheckpointError,
     checkpoint_dir,
     load_into,
-    load_meta,
     load_weights,
+    read_network,
 )
 from rltransfer.config import GameSpec
 from rltransfer.games.core import Game
-from rltransfer.policy import NetConfig, PolicyNet, TaskShape, masked_logits, sample_logits
+from rltransfer.policy import PolicyNet, masked_logits, sample_logits
 
 
 class LoadedPolicy:
@@ -91,15 +90,7 @@ class LoadedPolicy:
 def load_policy(run_or_checkpoint: str | Path, device: str | torch.device = "cpu") -> LoadedPolicy:
     """Load the latest checkpoint of a run (or a checkpoint folder) for inference."""
     ckpt = checkpoint_dir(run_or_checkpoint)
-    meta = load_meta(ckpt)
-    try:
-        tasks = {k: TaskShape(**v) for k, v in meta["tasks"].items()}
-        cfg = NetConfig(**meta["net"])
-        specs = {g["name"]: GameSpec(**g) for g in meta["suite"]["games"]}
-    except (KeyError, TypeError) as e:
-        raise CheckpointError(
-            f"{ckpt}/meta.json: incomplete or from another version ({e})"
-        ) from None
-    net = PolicyNet(tasks, cfg).to(device)
+    meta = read_network(ckpt)
+    net = PolicyNet(meta.tasks, meta.net).to(device)
     load_into(net, load_weights(ckpt, device), ckpt / "model.safetensors")
-    return LoadedPolicy(net, specs, ckpt)
+    return LoadedPolicy(net, meta.specs, ckpt)

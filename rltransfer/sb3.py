@@ -49,8 +49,8 @@ from rltransfer.checkpoint import (
     CheckpointError,
     checkpoint_dir,
     load_into,
-    load_meta,
     load_weights,
+    read_network,
 )
 from rltransfer.games.core import Game, State
 from rltransfer.inference import load_policy
@@ -367,15 +367,9 @@ class PretrainedTrunk(BaseFeaturesExtractor):
 
 def _read_run(ckpt: Path, game: str, planes: int) -> tuple[NetConfig, str | None]:
     """The run's network config and the task whose stem fits ``game`` (or ``None``)."""
-    meta = load_meta(ckpt)
-    try:
-        cfg = NetConfig(**meta["net"])
-        tasks = {k: TaskShape(**v) for k, v in meta["tasks"].items()}
-        ids = {g["name"]: g["id"] for g in meta["suite"]["games"]}
-    except (KeyError, TypeError) as e:
-        raise CheckpointError(
-            f"{ckpt}/meta.json: incomplete or from another version ({e})"
-        ) from None
+    meta = read_network(ckpt)
+    cfg, tasks = meta.net, meta.tasks
+    ids = {name: spec.id for name, spec in meta.specs.items()}
     matches = [game] if game in tasks else [k for k, gid in ids.items() if gid == game]
     if len(matches) > 1:
         raise ValueError(

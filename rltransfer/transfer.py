@@ -41,9 +41,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from rltransfer.checkpoint import CheckpointError, checkpoint_dir, load_meta, load_weights
+from rltransfer.checkpoint import CheckpointError, checkpoint_dir, load_weights, read_network
 from rltransfer.games.core import Game
-from rltransfer.policy import NetConfig, PolicyNet, TaskShape
+from rltransfer.policy import PolicyNet, TaskShape
 
 Curve = Sequence[tuple[int, float]]  # (learner steps, score), sorted by steps
 
@@ -61,15 +61,9 @@ def transfer_net(
     Call it after seeding torch: the new stem and heads are drawn from the global RNG.
     """
     ckpt = checkpoint_dir(source)
-    meta = load_meta(ckpt)
-    try:
-        cfg = NetConfig(**meta["net"])
-        source_tasks = {k: TaskShape(**v) for k, v in meta["tasks"].items()}
-        source_ids = {g["name"]: g["id"] for g in meta["suite"]["games"]}
-    except (KeyError, TypeError) as e:
-        raise CheckpointError(
-            f"{ckpt}/meta.json: incomplete or from another version ({e})"
-        ) from None
+    meta = read_network(ckpt)
+    cfg, source_tasks = meta.net, meta.tasks
+    source_ids = {name: spec.id for name, spec in meta.specs.items()}
     net = PolicyNet({task: TaskShape.of(game)}, cfg).to(device)
     weights = load_weights(ckpt, device)
     _copy(net.trunk, "trunk.", weights, ckpt)
