@@ -229,6 +229,14 @@ def _add_baseline(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     q.set_defaults(fn=_cmd_baseline_sb3)
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from rltransfer.experiment import reanalyse
+
+    path = reanalyse(args.experiment, opponent=args.opponent, threshold=args.threshold)
+    print(path.read_text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rltransfer",
@@ -294,6 +302,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(fn=_cmd_transfer)
+
+    p = sub.add_parser("report", help="recompute a transfer experiment's metrics (no training)")
+    p.add_argument("experiment", help="runs/<name> of a transfer experiment")
+    p.add_argument("--opponent", choices=["random", "greedy"], help="score against this one")
+    p.add_argument("--threshold", type=float, help="score for time-to-threshold")
+    p.set_defaults(fn=_cmd_report)
 
     p = sub.add_parser("eval", help="evaluate a trained run against random, greedy or another run")
     p.add_argument("run", help="a run folder (runs/<name>) or a checkpoint folder")

@@ -102,6 +102,48 @@ def run_transfer(
     return root
 
 
+def reanalyse(
+    root: str | Path, opponent: str | None = None, threshold: float | None = None
+) -> Path:
+    """Recompute an experiment's metrics from its runs, e.g. against another opponent.
+
+    Every evaluation scores both random and greedy, so no run is repeated. Writes
+    ``transfer_<opponent>.json`` / ``.md`` / ``_curves.png`` beside the original report
+    (or replaces it when nothing changes); returns the markdown report's path.
+    """
+    root = Path(root)
+    report = json.loads((root / "transfer.json").read_text())
+    settings = TransferSettings(**report["settings"])
+    settings = dataclasses.replace(
+        settings,
+        opponent=opponent or settings.opponent,
+        threshold=settings.threshold if threshold is None else threshold,
+    )
+    task = report["target"]
+    arms = sorted({p.name.rsplit("_seed", 1)[0] for p in root.glob("*_seed*") if p.is_dir()})
+    curves = {
+        arm: [
+            read_curve(root / f"{arm}_seed{k}", task, settings.opponent)
+            for k in range(settings.seeds)
+        ]
+        for arm in arms
+    }
+    if "scratch" not in curves and "scratch" in report["curves"]:  # a reused scratch arm
+        if settings.opponent != report["settings"]["opponent"]:
+            raise ConfigError(f"{root}: its scratch arm was reused from elsewhere; reanalyse that")
+        curves["scratch"] = [[tuple(p) for p in c] for c in report["curves"]["scratch"]]
+    new = transfer_report(curves, settings, task, report["source"])
+    stem = (
+        "transfer"
+        if settings.opponent == report["settings"]["opponent"]
+        else f"transfer_{settings.opponent}"
+    )
+    (root / f"{stem}.json").write_text(json.dumps(new, indent=1))
+    (root / f"{stem}_report.md").write_text(format_report(new))
+    plot_curves(curves, root / f"{stem}_curves.png", f"{task}: score vs {settings.opponent}")
+    return root / f"{stem}_report.md"
+
+
 def _reuse_scratch(earlier: Path, task: str, settings: TransferSettings, steps: int) -> list[Curve]:
     """The scratch curves of an earlier experiment, checked to match this one."""
     try:

@@ -13,7 +13,7 @@ from tiny import TINY, tiny_config
 from rltransfer.checkpoint import load_weights
 from rltransfer.cli import main
 from rltransfer.config import TransferSettings
-from rltransfer.experiment import run_transfer
+from rltransfer.experiment import reanalyse, run_transfer
 from rltransfer.games import make
 from rltransfer.metrics import load_events, read_scalars
 from rltransfer.policy import PolicyNet, TaskShape
@@ -193,6 +193,16 @@ def test_transfer_experiment_writes_report_and_tensorboard(tmp_path: Path, sourc
     arm = read_scalars(root / "transfer_seed0")
     assert "games/othello_size8/score_vs_random" in arm
     assert math.isfinite(report["final_score"]["scratch"]["mean"])
+
+    # the same runs scored against greedy: no training, a second report beside the first
+    md = reanalyse(root, opponent="greedy")
+    greedy = json.loads((root / "transfer_greedy.json").read_text())
+    assert md.name == "transfer_greedy_report.md" and "score against greedy" in md.read_text()
+    history = json.loads((root / "scratch_seed1" / "eval.json").read_text())["history"]
+    assert greedy["curves"]["scratch"][1] == [
+        [h["global_step"], h["othello_size8"]["greedy"]] for h in history
+    ]
+    assert json.loads((root / "transfer.json").read_text()) == report  # the original is kept
 
     # another mode against the same scratch arm, without training it again
     frozen = TransferSettings(mode="freeze", keep_heads=True, seeds=2)
