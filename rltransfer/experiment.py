@@ -92,6 +92,8 @@ def run_transfer(
             path = train(cfg, root, quiet=quiet)
             curves[arm].append(read_curve(path, spec.name, settings.opponent))
     report = transfer_report(curves, settings, spec.name, str(source))
+    if scratch_from is not None:
+        report["scratch_from"] = str(scratch_from)
     (root / "transfer.json").write_text(json.dumps(report, indent=1))
     (root / "transfer_report.md").write_text(format_report(report))
     plot_curves(curves, root / "transfer_curves.png", f"{spec.name}: score vs {settings.opponent}")
@@ -128,10 +130,12 @@ def reanalyse(
         ]
         for arm in arms
     }
-    if "scratch" not in curves and "scratch" in report["curves"]:  # a reused scratch arm
-        if settings.opponent != report["settings"]["opponent"]:
-            raise ConfigError(f"{root}: its scratch arm was reused from elsewhere; reanalyse that")
-        curves["scratch"] = [[tuple(p) for p in c] for c in report["curves"]["scratch"]]
+    if "scratch" not in curves and "scratch_from" in report:  # a reused scratch arm
+        earlier = Path(report["scratch_from"])
+        curves["scratch"] = [
+            read_curve(earlier / f"scratch_seed{k}", task, settings.opponent)
+            for k in range(settings.seeds)
+        ]
     new = transfer_report(curves, settings, task, report["source"])
     stem = (
         "transfer"
