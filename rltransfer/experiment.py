@@ -137,6 +137,8 @@ def reanalyse(
             for k in range(settings.seeds)
         ]
     new = transfer_report(curves, settings, task, report["source"])
+    if "scratch_from" in report:
+        new["scratch_from"] = report["scratch_from"]
     stem = (
         "transfer"
         if settings.opponent == report["settings"]["opponent"]

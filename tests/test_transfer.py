@@ -214,6 +214,7 @@ def test_transfer_experiment_writes_report_and_tensorboard(tmp_path: Path, sourc
     reused = json.loads((again / "transfer.json").read_text())
     assert reused["curves"]["scratch"] == report["curves"]["scratch"]
     assert reused["settings"]["mode"] == "freeze"
+    reanalyse(again)  # same opponent: rewrites transfer.json, keeping where scratch came from
     reanalyse(again, opponent="greedy")  # reads the reused scratch arm from its own folder
     greedy_again = json.loads((again / "transfer_greedy.json").read_text())
     assert greedy_again["curves"]["scratch"] == greedy["curves"]["scratch"]
