@@ -168,6 +168,14 @@ class Game(ABC):
                 shown = f"{choices[0]}..{choices[-1]}" if len(choices) > 4 else list(choices)
                 raise ValueError(f"{cls.id}: option {key}={value!r} is not allowed; choose {shown}")
 
+    def _square_board(self, size: int) -> None:
+        """Set up a ``size`` x ``size`` cell game (checked against the ``size`` option):
+        ``size``, ``height``, ``width`` and the cell actions (+ the pass, if ``has_pass``)."""
+        self.validate_options({"size": size})
+        self.size = size
+        self.height = self.width = size
+        self.num_actions = size * size + int(self.has_pass)
+
     def __init__(self, *, illegal_action: IllegalActionMode = "lose") -> None:
         if illegal_action not in ("lose", "raise"):
             raise ValueError(f"illegal_action must be 'lose' or 'raise', got {illegal_action!r}")

@@ -50,10 +50,7 @@ class Gomoku(Game):
         self, size: int = _DEFAULT_SIZE, *, illegal_action: IllegalActionMode = "lose"
     ) -> None:
         super().__init__(illegal_action=illegal_action)
-        self.validate_options({"size": size})
-        self.size = size
-        self.height = self.width = size
-        self.num_actions = size * size
+        self._square_board(size)
         self.max_moves = size * size
         self._cache: dict[torch.device, Tensor] = {}
 

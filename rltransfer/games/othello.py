@@ -78,10 +78,7 @@ class Othello(Game):
 
     def __init__(self, size: int = 8, *, illegal_action: IllegalActionMode = "lose") -> None:
         super().__init__(illegal_action=illegal_action)
-        self.validate_options({"size": size})
-        self.size = size
-        self.height = self.width = size
-        self.num_actions = size * size + 1
+        self._square_board(size)  # cells + the pass (has_pass)
         self.pass_action = size * size
         # planes: own discs, opponent discs, 1.0 everywhere when Black is to move
         self.num_planes = 3
