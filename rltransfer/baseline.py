@@ -31,6 +31,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecMonitor
 from tqdm import tqdm
 
+from rltransfer.collector import SelfPlayConfig
 from rltransfer.config import ConfigError, GameSpec
 from rltransfer.evaluate import EvalResult, format_results, play_match
 from rltransfer.games import parse_game_spec
@@ -44,7 +45,7 @@ from rltransfer.metrics import (
     score_tag,
     win_rate_tag,
 )
-from rltransfer.opponents import make_player
+from rltransfer.opponents import GreedyPlayer, MixedPlayer, RandomPlayer, make_player
 from rltransfer.sb3 import BoardGameVecEnv, SB3Player
 
 #: SB3 logger key -> (rltransfer tag, sign).
@@ -66,7 +67,10 @@ class SB3Config:
     game: str  # "tic_tac_toe", "othello:size=6", ...
     steps: int  # agent decisions (rounded up to whole rollouts of n_envs * n_steps)
     seed: int = 0
-    opponent: str = "random"  # the training opponent: a player name or a run path
+    # the training opponent: "mix" (rltransfer's self-play mix: the model itself on the
+    # self + snapshot share of the boards, random and greedy on theirs), a player name, or
+    # a run path
+    opponent: str = "mix"
     n_envs: int = 16
     n_steps: int = 128
     batch_size: int = 256
@@ -124,10 +128,13 @@ def train_sb3(
     name = name or f"sb3_{cfg.task}_{time.strftime('%Y%m%d-%H%M%S')}"
     path = _prepare(Path(run_dir) / name, overwrite)
     (path / "baseline.json").write_text(json.dumps(_describe(cfg), indent=1))
-    env = VecMonitor(BoardGameVecEnv(game, cfg.n_envs, opponent=cfg.opponent))
+    mix = _self_play_mix() if cfg.opponent == "mix" else None
+    env = VecMonitor(BoardGameVecEnv(game, cfg.n_envs, opponent=mix or cfg.opponent))
     ppo = ("learning_rate", "n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "ent_coef")
     kwargs = {k: getattr(cfg, k) for k in ppo}
     model = MaskablePPO("MlpPolicy", env, seed=cfg.seed, device=cfg.device, verbose=0, **kwargs)
+    if mix is not None:  # the model exists now: it takes the self-play share of the boards
+        mix.parts[0] = (SB3Player(model), mix.parts[0][1])
     with RunLogger(path) as logger:
         logger.config_table(_describe(cfg))
         callback = RltransferCallback(cfg, game, logger, quiet)
@@ -147,6 +154,22 @@ def train_sb3(
         print(format_results(list(final.values())))
         print(f"Run saved in {path}. Look at it with:\n  tensorboard --logdir {path.parent}")
     return path
+
+
+def _self_play_mix() -> MixedPlayer:
+    """rltransfer's default opponent mix (``SelfPlayConfig``) for one SB3 model.
+
+    SB3 keeps no snapshot pool, so the self and snapshot shares both go to the current
+    model (set once it exists; random moves stand in before that).
+    """
+    mix = SelfPlayConfig()
+    return MixedPlayer(
+        [
+            (RandomPlayer(), mix.self + mix.snapshot),
+            (RandomPlayer(), mix.random),
+            (GreedyPlayer(), mix.greedy),
+        ]
+    )
 
 
 class RltransferCallback(BaseCallback):

@@ -212,7 +212,9 @@ def _add_baseline(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     q.add_argument("--steps", type=int, required=True, help="agent decisions to train for")
     q.add_argument("--seed", type=int, default=0, help="seeds SB3, the boards and evaluation")
     q.add_argument(
-        "--opponent", default="random", help="training opponent: random, greedy or a run path"
+        "--opponent",
+        default="mix",
+        help="training opponent: mix (our self-play mix, the default), random, greedy or a run",
     )
     q.add_argument("--n-envs", type=int, default=16, help="boards stepped together (default 16)")
     q.add_argument("--eval-games", type=int, default=200, help="games per opponent per eval")

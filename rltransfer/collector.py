@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 from rltransfer.games.core import Game, State
-from rltransfer.opponents import GreedyPlayer
+from rltransfer.opponents import GreedyPlayer, split_boards
 from rltransfer.policy import PolicyNet
 
 OPPONENT_KINDS = ("self", "snapshot", "random", "greedy")
@@ -62,12 +62,7 @@ class SelfPlayConfig:
     def split(self, n: int) -> dict[str, slice]:
         """Board index ranges per opponent kind; sizes follow the mix, summing to ``n``."""
         fractions = [getattr(self, k) for k in OPPONENT_KINDS]
-        total = sum(fractions)
-        bounds, acc = [0], 0.0
-        for f in fractions:
-            acc += f / total
-            bounds.append(round(acc * n))
-        return {k: slice(bounds[i], bounds[i + 1]) for i, k in enumerate(OPPONENT_KINDS)}
+        return dict(zip(OPPONENT_KINDS, split_boards(fractions, n), strict=True))
 
 
 @dataclasses.dataclass

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -172,6 +174,48 @@ class GreedyPlayer:
             use_block = blocks.any(dim=1, keepdim=True) & ~wins.any(dim=1, keepdim=True)
             choice = torch.where(use_block, blocks, choice)
         return _uniform_choice(choice, generator)
+
+
+def split_boards(fractions: Sequence[float], n: int) -> list[slice]:
+    """Contiguous board ranges in proportion to ``fractions`` (summing to ``n`` boards).
+
+    Static ranges let several players share one batch without data-dependent shapes or
+    host syncs: the self-play collector and :class:`MixedPlayer` both assign boards so.
+    """
+    total = sum(fractions)
+    if any(f < 0 for f in fractions) or total <= 0:
+        raise ValueError(f"fractions must be non-negative and not all zero, got {list(fractions)}")
+    bounds, acc = [0], 0.0
+    for f in fractions:
+        acc += f / total
+        bounds.append(round(acc * n))
+    return [slice(a, b) for a, b in itertools.pairwise(bounds)]
+
+
+class MixedPlayer:
+    """Several players in one seat, each on a fixed share of the boards (by index).
+
+    E.g. ``MixedPlayer([(current, 0.7), (RandomPlayer(), 0.15), (GreedyPlayer(), 0.15)])``
+    gives a single-opponent API (a gymnasium or SB3 view) rltransfer's self-play mix. A
+    part's player may be set later (``parts[i][0]`` is read at every call), so the current
+    policy of a model built after its environment can join.
+    """
+
+    def __init__(self, parts: Sequence[tuple[Player, float]], name: str = "mix") -> None:
+        if not parts:
+            raise ValueError("a mixed player needs at least one part")
+        split_boards([w for _, w in parts], 1)  # checks the weights
+        self.parts = list(parts)
+        self.name = name
+
+    def act(self, game: Game, state: State, generator: torch.Generator | None) -> Tensor:
+        slices = split_boards([w for _, w in self.parts], state.batch_size)
+        actions = [
+            player.act(game, state.index(sl), generator)
+            for (player, _), sl in zip(self.parts, slices, strict=True)
+            if sl.stop > sl.start
+        ]
+        return torch.cat(actions)
 
 
 class PerfectTicTacToe:

@@ -257,3 +257,33 @@ def test_perfect_tic_tac_toe_never_loses_and_scores_094_against_random() -> None
     assert vs_self.draws == 200  # perfect play is a draw
     vs_greedy = play_match(game, perfect, make_player("greedy"), 400, gen)
     assert vs_greedy.losses == 0
+
+
+class _Lowest:
+    name = "lowest"
+
+    def act(self, game: Game, state: State, generator: torch.Generator | None) -> Tensor:
+        return game.legal_mask(state).to(torch.uint8).argmax(dim=1)
+
+
+class _Highest:
+    name = "highest"
+
+    def act(self, game: Game, state: State, generator: torch.Generator | None) -> Tensor:
+        return (game.num_actions - 1) - game.legal_mask(state).flip(1).to(torch.uint8).argmax(dim=1)
+
+
+def test_mixed_player_gives_each_part_its_share_of_the_boards() -> None:
+    from rltransfer.opponents import MixedPlayer, split_boards
+
+    game = make("tic_tac_toe")
+    state = game.init(10)
+    mix = MixedPlayer([(_Lowest(), 0.3), (_Highest(), 0.7)])
+    assert mix.act(game, state, None).tolist() == [0] * 3 + [8] * 7
+    mix.parts[0] = (_Highest(), 0.3)  # a part's player can be set later (e.g. a new model)
+    assert mix.act(game, state, None).tolist() == [8] * 10
+    assert [(s.start, s.stop) for s in split_boards([0.5, 0.2, 0.15, 0.15], 100)] == [
+        (0, 50), (50, 70), (70, 85), (85, 100)
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="non-negative"):
+        MixedPlayer([(_Lowest(), -1.0)])

@@ -274,6 +274,9 @@ def test_cli_baseline_sb3_writes_eval_json_and_our_tags(tmp_path: Path) -> None:
         assert [s for s, _ in scalars[score_tag("tic_tac_toe", opp)]] == [0, 2048]
         assert win_rate_tag("tic_tac_toe", opp) in scalars
     assert CHARTS_SPS in scalars and loss_tag("policy") in scalars
+    # trained against rltransfer's self-play mix by default (the model itself, random, greedy)
+    assert json.loads((run / "baseline.json").read_text())["opponent"] == "mix"
+    assert win_rate_tag("tic_tac_toe", "train_mix") in scalars
     assert MaskablePPO.load(run / "model.zip").num_timesteps == 2048
     assert main([*args, "--final-eval-games", "40"]) == 2  # the run exists: a clean error
 
