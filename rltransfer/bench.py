@@ -53,10 +53,10 @@ class Row:
     reference: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
-def _play_fn(game: Game, fresh: State) -> Callable[[State, torch.Generator], State]:
+def _play_fn(game: Game) -> Callable[[State, torch.Generator], State]:
     def play(state: State, gen: torch.Generator) -> State:
         state = game.step(state, game.random_action(state, gen))
-        return fresh.where(state.terminated, state)
+        return game.reset_where(state, state.terminated, gen)  # as the collector resets
 
     return play
 
@@ -66,11 +66,10 @@ def time_game(
 ) -> float:
     """Random-play steps per second of ``game`` at ``batch`` boards on ``device``."""
     gen = torch.Generator(device=device).manual_seed(0)
-    fresh = game.init(batch, device=device)
-    play = _play_fn(game, fresh)
+    state = game.init(batch, device=device)
+    play = _play_fn(game)
     if compile:
         play = torch.compile(play, dynamic=False)
-    state = fresh
     for _ in range(5):  # warm-up (and compilation)
         state = play(state, gen)
     _sync(device)
