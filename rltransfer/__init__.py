@@ -16,15 +16,15 @@ if TYPE_CHECKING:
     from rltransfer.config import make_train_config
     from rltransfer.games import available_games, make
     from rltransfer.inference import load_policy
-    from rltransfer.train import resume, train
+    from rltransfer.training import resume, train
 
 _LAZY = {
     "make": "rltransfer.games",
     "available_games": "rltransfer.games",
     "make_train_config": "rltransfer.config",
     "load_policy": "rltransfer.inference",
-    "train": "rltransfer.train",
-    "resume": "rltransfer.train",
+    "train": "rltransfer.training",
+    "resume": "rltransfer.training",
 }
 
 

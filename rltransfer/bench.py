@@ -192,7 +192,7 @@ def format_table(rows: Sequence[Row]) -> str:
         "x PettingZoo",
         "x OpenSpiel",
     ]
-    lines = [header]
+    lines: list[list[str]] = [header]
     for r in rows:
         ratio = [
             f"{r.steps_per_s / r.reference[k]:,.1f}x" if k in r.reference else ""
@@ -209,15 +209,17 @@ def format_table(rows: Sequence[Row]) -> str:
                 *ratio,
             ]
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return text_table(lines, left=3)
+
+
+def text_table(lines: Sequence[Sequence[str]], left: int) -> str:
+    """Rows of cells (the first row the header) as aligned text: the first ``left``
+    columns left-aligned, the rest right-aligned, a rule under the header."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     out = []
     for j, line in enumerate(lines):
-        out.append(
-            "  ".join(
-                c.rjust(w) if i >= 3 else c.ljust(w)
-                for i, (c, w) in enumerate(zip(line, widths, strict=True))
-            )
-        )
+        cells = enumerate(zip(line, widths, strict=True))
+        out.append("  ".join(c.rjust(w) if i >= left else c.ljust(w) for i, (c, w) in cells))
         if j == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)

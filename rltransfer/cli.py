@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from rltransfer import __version__
+
+if TYPE_CHECKING:
+    from rltransfer.config import TrainConfig
 
 
 def _cmd_games(args: argparse.Namespace) -> int:
@@ -51,6 +56,13 @@ def _parse_ints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated integers, got {text!r}"
         ) from None
+
+
+def _parse_floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers: {text!r}") from None
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -100,7 +112,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from rltransfer.config import make_train_config
-    from rltransfer.train import TrainingError, resume, train
+    from rltransfer.training import TrainingError, resume, train
 
     try:
         if args.resume:
@@ -126,8 +138,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from rltransfer.evaluate import format_results, play_match
     from rltransfer.inference import load_policy
-    from rltransfer.opponents import PolicyPlayer, available_players, make_player
-    from rltransfer.train import resolve_device
+    from rltransfer.opponents import PolicyPlayer, available_players, make_player, plays
+    from rltransfer.training import resolve_device
 
     device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
@@ -141,11 +153,54 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         for name in args.opponent:
             if name in available_players():
                 opponent = make_player(name)
+                if not plays(opponent, game):  # the perfect player knows tic-tac-toe only
+                    if args.game:
+                        raise ValueError(f"the {name} opponent cannot play {task}")
+                    continue
             else:
                 other = load_policy(name, device)
                 opponent = PolicyPlayer(other.net, other.task(task), name=f"run:{Path(name).name}")
             results.append(play_match(game, player, opponent, args.games, gen, device, task=task))
     print(format_results(results))
+    return 0
+
+
+def _cmd_bench_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from rltransfer.bench_loop import format_loop_table, run_loop_bench
+    from rltransfer.config import make_train_config
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda, but torch sees no CUDA device")
+    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
+
+    def config(scale: float, device: str, threads: int) -> TrainConfig:
+        return make_train_config(
+            suite=args.suite, agent=args.agent, overrides=args.set, name="bench",
+            num_envs_scale=scale, device=device, threads=threads,
+        )  # fmt: skip
+
+    config(args.scale[0], "cpu", 1)  # a bad suite, agent or --set fails before any timing
+    bar = tqdm(desc="bench-train", unit="config", leave=False, disable=args.quiet)
+
+    def progress(msg: str) -> None:
+        bar.set_postfix_str(msg)
+        bar.update()
+
+    rows = run_loop_bench(
+        config, args.scale, devices, args.threads, args.iterations, args.warmup, progress
+    )
+    bar.close()
+    print(
+        f"rltransfer {__version__}, torch {torch.__version__}: training-loop throughput "
+        f"(dec = learner decisions, moves = plies of both sides; mean of {args.iterations} "
+        "iterations)"
+    )
+    print(format_loop_table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([dataclasses.asdict(r) for r in rows], f, indent=1)
     return 0
 
 
@@ -365,6 +420,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(fn=_cmd_bench)
+
+    p = sub.add_parser(
+        "bench-train", help="training-loop throughput (collect + update) and where time goes"
+    )
+    p.add_argument("--suite", default="classic", help="suite name or path (default classic)")
+    p.add_argument("--agent", default="ppo_small", help="agent preset (default ppo_small)")
+    p.add_argument(
+        "--scale",
+        type=_parse_floats,
+        default=[1.0],
+        metavar="X,X",
+        help="num_envs_scale values: boards per game = the suite's num_envs x this (default 1)",
+    )
+    p.add_argument(
+        "--device", choices=["cpu", "cuda", "all"], default="cpu", help="default: cpu"
+    )
+    p.add_argument(
+        "--threads", type=_parse_ints, default=[1], metavar="N,N", help="torch CPU threads"
+    )
+    p.add_argument("--iterations", type=int, default=3, help="timed iterations (default 3)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed iterations first (default 1)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(fn=_cmd_bench_train)
     return parser
 
 

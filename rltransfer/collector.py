@@ -3,8 +3,9 @@
 For each game, N boards play in lockstep. On every board the learner holds one seat and an
 opponent the other; the learner's seat flips after each game on that board, so it learns
 both sides. Opponents are assigned to boards by fixed index ranges, in the proportions of
-the :class:`SelfPlayConfig` mix (the current policy, a past snapshot, random, greedy):
-static slices keep the step loop free of host syncs and data-dependent shapes.
+the :class:`SelfPlayConfig` mix (the current policy, a past snapshot, random, greedy, and a
+perfect player for the games that have one): static slices keep the step loop free of
+host syncs and data-dependent shapes.
 
 One collector step for a game is one learner decision on every board:
 
@@ -37,10 +38,11 @@ import torch
 from torch import Tensor
 
 from rltransfer.games.core import Game, State
-from rltransfer.opponents import GreedyPlayer, split_boards
+from rltransfer.opponents import Player, make_player, plays, split_boards
 from rltransfer.policy import PolicyNet
 
-OPPONENT_KINDS = ("self", "snapshot", "random", "greedy")
+OPPONENT_KINDS = ("self", "snapshot", "random", "greedy", "perfect")
+_SCRIPTED = ("random", "greedy", "perfect")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +53,8 @@ class SelfPlayConfig:
     snapshot: float = 0.2  # a past policy from the pool (the current one while it is empty)
     random: float = 0.15
     greedy: float = 0.15
+    # a minimax-perfect player (tic_tac_toe); in games without one these boards play greedy
+    perfect: float = 0.0
     snapshot_interval: int = 10  # iterations between snapshots added to the pool
     pool_size: int = 8  # snapshots kept (oldest dropped)
 
@@ -59,9 +63,16 @@ class SelfPlayConfig:
         if any(f < 0 for f in fractions) or sum(fractions) <= 0:
             raise ValueError(f"opponent mix must be non-negative and not all zero, got {fractions}")
 
-    def split(self, n: int) -> dict[str, slice]:
-        """Board index ranges per opponent kind; sizes follow the mix, summing to ``n``."""
-        fractions = [getattr(self, k) for k in OPPONENT_KINDS]
+    def split(self, n: int, game: Game | None = None) -> dict[str, slice]:
+        """Board index ranges per opponent kind; sizes follow the mix, summing to ``n``.
+
+        Given a ``game`` that no perfect player plays, the perfect share goes to greedy.
+        """
+        share = {k: getattr(self, k) for k in OPPONENT_KINDS}
+        if game is not None and not plays(make_player("perfect"), game):
+            share["greedy"] += share.pop("perfect")
+            share["perfect"] = 0.0
+        fractions = [share[k] for k in OPPONENT_KINDS]
         return dict(zip(OPPONENT_KINDS, split_boards(fractions, n), strict=True))
 
 
@@ -115,8 +126,8 @@ class GameCollector:
     ) -> None:
         self.task, self.game, self.device, self.gen = task, game, device, generator
         self.num_envs, self.num_steps = num_envs, num_steps
-        self.slices = mix.split(num_envs)
-        self.greedy = GreedyPlayer()
+        self.slices = mix.split(num_envs, game)
+        self.scripted: dict[str, Player] = {k: make_player(k) for k in _SCRIPTED}
         self.rollout = Rollout.empty(game, num_steps, num_envs, device)
         self.state: State = game.init(num_envs, device=device)
         # learner seat per board: alternate from the start so both seats are played at once
@@ -163,10 +174,8 @@ class GameCollector:
             if sl.stop == sl.start:
                 continue
             part = state.index(sl)
-            if kind == "random":
-                parts.append(self.game.random_action(part, self.gen))
-            elif kind == "greedy":
-                parts.append(self.greedy.act(self.game, part, self.gen))
+            if kind in self.scripted:
+                parts.append(self.scripted[kind].act(self.game, part, self.gen))
             else:
                 player = snapshot if kind == "snapshot" and snapshot is not None else net
                 obs, mask = self.game.observe(part), self.game.legal_mask(part)
@@ -230,7 +239,8 @@ class GameCollector:
             self.state = dataclasses.replace(self.state, **fields)
         else:  # the envs' positions were not saved: the games in flight restart
             self.episode_length.zero_()
-        self.stats = tensors["stats"].to(self.device)
+        if tensors["stats"].shape == self.stats.shape:  # older runs had fewer kinds
+            self.stats = tensors["stats"].to(self.device)
         self.moves = tensors["moves"].to(self.device)
 
 

@@ -141,6 +141,16 @@ class TrainSettings:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 1  # torch intra-op threads on the CPU (1 is fastest on 2 cores)
 
+    def __post_init__(self) -> None:
+        from rltransfer.opponents import available_players
+
+        unknown = [o for o in self.eval_opponents if o not in available_players()]
+        if unknown:
+            raise ValueError(
+                f"train.eval_opponents: unknown opponent(s) {unknown}; valid opponents: "
+                f"{', '.join(available_players())}"
+            )
+
 
 TRANSFER_MODES = ("finetune", "freeze", "gradual")
 

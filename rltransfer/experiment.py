@@ -21,7 +21,7 @@ from typing import Any
 from rltransfer.config import ConfigError, GameSpec, SuiteSpec, TransferSettings, make_train_config
 from rltransfer.games import parse_game_spec
 from rltransfer.metrics import RunLogger, transfer_tag
-from rltransfer.train import prepare_run_dir, train
+from rltransfer.training import prepare_run_dir, train
 from rltransfer.transfer import (
     Curve,
     area_ratio,

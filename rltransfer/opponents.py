@@ -227,13 +227,16 @@ class PerfectTicTacToe:
     is 0.98, reachable only by players that gamble on the opponent's mistakes).
     """
 
+    #: The games it can play (see :func:`plays`); a player without this plays any game.
+    games = ("tic_tac_toe",)
+
     def __init__(self, name: str = "perfect") -> None:
         self.name = name
 
     def act(self, game: Game, state: State, generator: torch.Generator | None) -> Tensor:
         from rltransfer.games.tic_tac_toe import TicTacToeState
 
-        if not isinstance(state, TicTacToeState):
+        if not plays(self, game) or not isinstance(state, TicTacToeState):
             raise TypeError(f"the perfect player plays tic_tac_toe only, not {game.id}")
         table = _perfect_table().to(state.device)
         best = table[state.mover * 512 + state.other]  # [N] 9-bit move sets
@@ -303,6 +306,14 @@ _PLAYERS: dict[str, type[RandomPlayer] | type[GreedyPlayer] | type[PerfectTicTac
     "greedy": GreedyPlayer,
     "perfect": PerfectTicTacToe,  # tic_tac_toe only
 }
+
+
+def plays(player: Player, game: Game) -> bool:
+    """Whether ``player`` can play ``game``: players that know only some games (the
+    perfect tic-tac-toe player) list them in a ``games`` attribute, matched against the
+    game's registry id; players without one play every game."""
+    games = getattr(player, "games", None)
+    return games is None or game.id in games
 
 
 def available_players() -> list[str]:

@@ -157,3 +157,39 @@ def test_opponent_mix_split() -> None:
         15,
     ]
     assert split["greedy"].stop == 100
+
+
+def test_opponent_mix_gives_the_perfect_share_to_greedy_where_no_perfect_player() -> None:
+    mix = SelfPlayConfig(self=0.5, snapshot=0.1, random=0.1, greedy=0.1, perfect=0.2)
+    sizes = {
+        game_id: {k: s.stop - s.start for k, s in mix.split(100, make(game_id)).items()}
+        for game_id in ("tic_tac_toe", "connect_four")
+    }
+    assert sizes["tic_tac_toe"] == dict(self=50, snapshot=10, random=10, greedy=10, perfect=20)
+    assert sizes["connect_four"] == dict(self=50, snapshot=10, random=10, greedy=30, perfect=0)
+
+
+def test_perfect_opponent_never_loses_and_punishes_a_random_learner() -> None:
+    game = make("tic_tac_toe")
+    net = _zero_value_net(game, "ttt")  # near-uniform policy: it blunders often
+    gen = torch.Generator().manual_seed(3)
+    mix = SelfPlayConfig(self=0, snapshot=0, random=0, greedy=0, perfect=1)
+    col = GameCollector("ttt", game, 64, 40, mix, torch.device("cpu"), gen)
+    ro = col.collect(net, None)
+    stats = col.pop_stats()["perfect"]
+    assert stats["episodes"] > 200
+    assert stats["wins"] == 0 and stats["losses"] > stats["episodes"] / 2
+    assert bool((ro.rewards <= 0).all())
+    # both seats are played, and the learner loses from both
+    assert stats["episodes"] == stats["draws"] + stats["losses"]
+
+
+def test_perfect_share_plays_greedy_in_games_without_a_perfect_player() -> None:
+    game = make("connect_four")
+    net = _zero_value_net(game, "c4")
+    gen = torch.Generator().manual_seed(0)
+    mix = SelfPlayConfig(self=0, snapshot=0, random=0, greedy=0, perfect=1)
+    col = GameCollector("c4", game, 16, 30, mix, torch.device("cpu"), gen)
+    col.collect(net, None)
+    stats = col.pop_stats()
+    assert stats["perfect"]["episodes"] == 0 and stats["greedy"]["episodes"] > 0

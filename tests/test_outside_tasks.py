@@ -21,7 +21,7 @@ from rltransfer.config import (
 from rltransfer.experiment import run_transfer
 from rltransfer.games import make
 from rltransfer.metrics import read_scalars
-from rltransfer.train import build_session, resume, train
+from rltransfer.training import build_session, resume, train
 from rltransfer.transfer import TransferError, transfer_net
 
 # chess and Go get 2 boards and 3 learner steps each, the native games 4 boards and 4 steps

@@ -30,7 +30,7 @@ from rltransfer.games import Game, State, make
 from rltransfer.metrics import CHARTS_SPS, loss_tag, read_scalars, score_tag, win_rate_tag
 from rltransfer.opponents import PolicyPlayer, make_player
 from rltransfer.sb3 import BoardGameVecEnv, PretrainedTrunk, SB3Player
-from rltransfer.train import train
+from rltransfer.training import train
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SECTION = "## Using rltransfer with Stable-Baselines3 / PettingZoo / gymnasium"

@@ -17,7 +17,7 @@ from rltransfer.checkpoint import CheckpointError, load_weights
 from rltransfer.cli import main
 from rltransfer.config import ConfigError
 from rltransfer.metrics import load_events, read_scalars
-from rltransfer.train import TrainingError, resume, train
+from rltransfer.training import TrainingError, resume, train
 
 
 def test_training_writes_a_complete_run(tmp_path: Path) -> None:
@@ -85,10 +85,10 @@ def test_resume_makes_the_same_next_update(tmp_path: Path, monkeypatch: pytest.M
             signal.raise_signal(signal.SIGINT)  # Ctrl-C in the middle of iteration 2
         return real_update(*args, **kwargs)
 
-    monkeypatch.setattr("rltransfer.train.ppo_update", interrupt_on_second)
+    monkeypatch.setattr("rltransfer.training.ppo_update", interrupt_on_second)
     cut = train(tiny_config(tmp_path, name="cut"), tmp_path / "runs", quiet=True)
     assert json.loads((cut / "checkpoints/latest/meta.json").read_text())["iteration"] == 2
-    monkeypatch.setattr("rltransfer.train.ppo_update", real_update)
+    monkeypatch.setattr("rltransfer.training.ppo_update", real_update)
     resume(cut, quiet=True)
 
     a = load_weights(whole / "checkpoints" / "latest")
@@ -161,6 +161,22 @@ def test_load_policy_acts_legally(tmp_path: Path) -> None:
         policy.act("othello", torch.zeros(1, 2, 6, 6), torch.ones(1, 37, dtype=torch.bool))
 
 
+def test_training_with_a_perfect_opponent_evaluates_it_where_it_plays(tmp_path: Path) -> None:
+    cfg = tiny_config(
+        tmp_path,
+        iterations=1,
+        overrides=("selfplay.perfect=0.5", 'train.eval_opponents=["random", "perfect"]'),
+    )
+    path = rltransfer.train(cfg, tmp_path / "runs", quiet=True)
+    games = json.loads((path / "eval.json").read_text())["games"]
+    assert set(games["tic_tac_toe"]) == {"random", "perfect"}
+    assert set(games["othello_size6"]) == {"random"}
+    assert games["tic_tac_toe"]["perfect"]["wins"] == 0  # nobody beats it
+    tags = read_scalars(path)
+    assert "games/tic_tac_toe/win_rate_vs_train_perfect" in tags
+    assert "games/othello_size6/score_vs_perfect" not in tags
+
+
 def test_cli_train_and_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     suite = tmp_path / "tiny.toml"
     suite.write_text(SUITE)
@@ -181,5 +197,24 @@ def test_cli_train_and_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "tic_tac_toe" in out and "random" in out and "greedy" in out and "perfect" in out
     assert main(["eval", run, "--opponent", run, "--games", "10", "--device", "cpu"]) == 0
     assert "run:cli" in capsys.readouterr().out
+    # all games vs perfect: only tic-tac-toe has a perfect player; named, othello is an error
+    assert main(["eval", run, "--opponent", "perfect", "--games", "10", "--device", "cpu"]) == 0
+    rows = capsys.readouterr().out.splitlines()[2:]
+    assert [r.split()[:2] for r in rows] == [["tic_tac_toe", "perfect"]]
+    only_othello = ["--game", "othello_size6", "--opponent", "perfect", "--device", "cpu"]
+    assert main(["eval", run, *only_othello]) == 2
+    assert "perfect opponent cannot play othello_size6" in capsys.readouterr().err
     assert main(["train", "--suite", "classic", "--set", "ppo.lr=1"]) == 2
     assert "unknown key(s) ['lr']" in capsys.readouterr().err
+
+
+def test_public_api_names_stay_functions_after_every_submodule_is_imported() -> None:
+    import importlib
+    import pkgutil
+
+    for mod in pkgutil.walk_packages(rltransfer.__path__, "rltransfer."):
+        if mod.name.startswith(("rltransfer._presets", "rltransfer.__main__")):
+            continue
+        importlib.import_module(mod.name)
+    for name in ("train", "resume", "load_policy", "make", "make_train_config"):
+        assert callable(getattr(rltransfer, name)), name

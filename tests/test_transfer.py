@@ -17,7 +17,7 @@ from rltransfer.experiment import reanalyse, run_transfer
 from rltransfer.games import make
 from rltransfer.metrics import load_events, read_scalars
 from rltransfer.policy import PolicyNet, TaskShape
-from rltransfer.train import train
+from rltransfer.training import train
 from rltransfer.transfer import (
     TransferError,
     area,

@@ -33,14 +33,18 @@ PER_ITERATION = 16 * 4
 
 
 def tiny_config(
-    tmp_path: Path, iterations: int = 3, name: str = "run", **extra: Any
+    tmp_path: Path,
+    iterations: int = 3,
+    name: str = "run",
+    overrides: tuple[str, ...] = (),
+    **extra: Any,
 ) -> TrainConfig:
     suite = tmp_path / "tiny.toml"
     suite.write_text(SUITE)
     return make_train_config(
         suite=str(suite),
         agent="ppo_small",
-        overrides=TINY,
+        overrides=[*TINY, *overrides],
         name=name,
         total_steps=iterations * PER_ITERATION,
         device="cpu",

@@ -37,7 +37,7 @@ from rltransfer.evaluate import EvalResult, play_match
 from rltransfer.games.core import Game
 from rltransfer.metrics import RunLogger, game_tag, score_tag, win_rate_tag
 from rltransfer.multitask import NonFiniteLossError, make_batch, ppo_update
-from rltransfer.opponents import PolicyPlayer, make_player
+from rltransfer.opponents import PolicyPlayer, make_player, plays
 from rltransfer.policy import PolicyNet, TaskShape
 from rltransfer.ppo import linear_lr
 from rltransfer.transfer import param_groups, set_trunk_frozen, transfer_net, trunk_frozen
@@ -171,8 +171,9 @@ def evaluate_session(s: Session, num_games: int, seed: int) -> dict[str, dict[st
     for task, game in s.games.items():
         player = PolicyPlayer(s.net, task)
         out[task] = {
-            opp: play_match(game, player, make_player(opp), num_games, gen, s.device, task=task)
-            for opp in s.cfg.train.eval_opponents
+            opp: play_match(game, player, opponent, num_games, gen, s.device, task=task)
+            for opp, opponent in ((o, make_player(o)) for o in s.cfg.train.eval_opponents)
+            if plays(opponent, game)  # the perfect player knows tic-tac-toe only
         }
     s.net.train()
     return out
@@ -230,6 +231,67 @@ def _graceful_interrupt(quiet: bool) -> Iterator[_StopFlag]:
         signal.signal(signal.SIGINT, previous)
 
 
+# ------------------------------------------------------------------------- iteration
+@dataclasses.dataclass
+class Iteration:
+    """What one :func:`run_iteration` did, and how long its two halves took."""
+
+    stats: dict[str, float]  # ppo_update's losses and per-game statistics
+    learning_rate: float
+    trunk_frozen: bool
+    collect_s: float  # rollouts of every game (device work finished)
+    update_s: float  # the PPO update (and the pool's snapshot)
+    moves: int  # plies of both sides played in this iteration's rollouts
+    moves_total: int  # plies of both sides since the run began
+
+
+def run_iteration(s: Session) -> Iteration:
+    """One iteration of the loop: schedules, every game's rollout, one PPO update.
+
+    Advances ``s.iteration`` and ``s.global_step`` and adds a snapshot to the pool every
+    ``snapshot_interval`` iterations. A non-finite loss restores the weights and optimizer
+    from before the update, saves them as the checkpoint and raises :class:`TrainingError`.
+    """
+    cfg = s.cfg
+    start = time.perf_counter()
+    frozen = bool(cfg.transfer.source) and trunk_frozen(
+        cfg.transfer.mode, s.iteration, cfg.transfer.unfreeze_after
+    )
+    set_trunk_frozen(s.net, frozen)
+    lr = linear_lr(cfg.ppo, s.iteration + 1, s.num_iterations)
+    for group in s.optimizer.param_groups:
+        group["lr"] = lr * group.get("lr_scale", 1.0)
+    snapshot = s.pool.sample(s.net, s.gen_collect)
+    moves_before = sum(int(c.moves) for c in s.collectors.values())
+    rollouts = {k: c.collect(s.net, snapshot) for k, c in s.collectors.items()}
+    if s.device.type == "cuda":
+        torch.cuda.synchronize(s.device)  # time the collection's device work, not its launch
+    collected = time.perf_counter()
+    batches = {k: make_batch(ro, cfg.ppo) for k, ro in rollouts.items()}
+    weights = {g.name: g.weight for g in cfg.suite.games}
+    # copies, not views: the update changes weights and Adam's moments in place
+    good = copy.deepcopy((s.net.state_dict(), s.optimizer.state_dict()))
+    try:
+        stats = ppo_update(s.net, s.optimizer, batches, weights, cfg.ppo, s.gen_update)
+    except NonFiniteLossError as e:
+        s.net.load_state_dict(good[0])
+        s.optimizer.load_state_dict(good[1])
+        ckpt = save_session(s)
+        raise TrainingError(
+            f"stopped at iteration {s.iteration}: {e}. Saved the last good weights (before "
+            f"this update) to {ckpt}; try a lower ppo.learning_rate, then --resume {s.path}"
+        ) from None
+    s.iteration += 1
+    s.global_step += s.steps_per_iteration
+    if s.iteration % cfg.selfplay.snapshot_interval == 0:
+        s.pool.add(s.net)
+    moves = sum(int(c.moves) for c in s.collectors.values())  # waits for the device
+    done = time.perf_counter()
+    return Iteration(
+        stats, lr, frozen, collected - start, done - collected, moves - moves_before, moves
+    )
+
+
 # ----------------------------------------------------------------------------- train
 def prepare_run_dir(run_dir: str | Path, name: str, overwrite: bool) -> Path:
     path = Path(run_dir) / name
@@ -275,55 +337,25 @@ def train(
         results = evaluate_session(s, cfg.train.eval_games, cfg.train.seed)
         _log_eval(logger, 0, results)
         s.eval_history.append({"global_step": 0, **_scores(results)})
-    weights = {g.name: g.weight for g in cfg.suite.games}
     bar = tqdm(total=s.num_iterations * s.steps_per_iteration, initial=s.global_step, unit="step",
                disable=quiet, dynamic_ncols=True)  # fmt: skip
     with _graceful_interrupt(quiet) as stop, logger:
         while s.iteration < s.num_iterations:
-            start = time.perf_counter()
-            frozen = bool(cfg.transfer.source) and trunk_frozen(
-                cfg.transfer.mode, s.iteration, cfg.transfer.unfreeze_after
-            )
-            set_trunk_frozen(s.net, frozen)
-            lr = linear_lr(cfg.ppo, s.iteration + 1, s.num_iterations)
-            for group in s.optimizer.param_groups:
-                group["lr"] = lr * group.get("lr_scale", 1.0)
-            snapshot = s.pool.sample(s.net, s.gen_collect)
-            moves_before = sum(int(c.moves) for c in s.collectors.values())
-            rollouts = {k: c.collect(s.net, snapshot) for k, c in s.collectors.items()}
-            collect_time = time.perf_counter() - start
-            batches = {k: make_batch(ro, cfg.ppo) for k, ro in rollouts.items()}
-            # copies, not views: the update changes weights and Adam's moments in place
-            good = copy.deepcopy((s.net.state_dict(), s.optimizer.state_dict()))
-            try:
-                stats = ppo_update(s.net, s.optimizer, batches, weights, cfg.ppo, s.gen_update)
-            except NonFiniteLossError as e:
-                s.net.load_state_dict(good[0])
-                s.optimizer.load_state_dict(good[1])
-                ckpt = save_session(s)
-                raise TrainingError(
-                    f"stopped at iteration {s.iteration}: {e}. Saved the last good weights (before "
-                    f"this update) to {ckpt}; try a lower ppo.learning_rate, then --resume {s.path}"
-                ) from None
-            s.iteration += 1
-            s.global_step += s.steps_per_iteration
-            if s.iteration % cfg.selfplay.snapshot_interval == 0:
-                s.pool.add(s.net)
-            elapsed = time.perf_counter() - start
-            moves = sum(int(c.moves) for c in s.collectors.values())
+            it = run_iteration(s)
+            elapsed = it.collect_s + it.update_s
             scalars = {
                 "charts/sps": s.steps_per_iteration / elapsed,
-                "charts/collect_sps": s.steps_per_iteration / collect_time,
-                "charts/learning_rate": lr,
-                "charts/moves": float(moves),
-                "charts/moves_per_s": (moves - moves_before) / elapsed,
-                "charts/trunk_frozen": float(frozen),
+                "charts/collect_sps": s.steps_per_iteration / it.collect_s,
+                "charts/learning_rate": it.learning_rate,
+                "charts/moves": float(it.moves_total),
+                "charts/moves_per_s": it.moves / elapsed,
+                "charts/trunk_frozen": float(it.trunk_frozen),
             }
-            scalars.update({k: v for k, v in stats.items() if k.startswith("losses/")})
+            scalars.update({k: v for k, v in it.stats.items() if k.startswith("losses/")})
             for task, c in s.collectors.items():
                 scalars.update(_episode_scalars(task, c.pop_stats()))
                 for stat in ("approx_kl", "clipfrac", "entropy"):
-                    scalars[game_tag(task, stat)] = stats[f"{task}/{stat}"]
+                    scalars[game_tag(task, stat)] = it.stats[f"{task}/{stat}"]
             logger.scalars(s.global_step, scalars)
             if s.iteration % cfg.train.eval_interval == 0 or s.iteration == s.num_iterations:
                 results = evaluate_session(s, cfg.train.eval_games, cfg.train.seed + s.iteration)
