@@ -30,7 +30,8 @@ from rltransfer.views import (
 )
 
 T = TypeVar("T")
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
+NO_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, NO_CUDA])]
 
 
 def lowest_legal(game: Game, state: State, generator: torch.Generator) -> torch.Tensor:

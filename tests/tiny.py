@@ -37,6 +37,7 @@ def tiny_config(
     iterations: int = 3,
     name: str = "run",
     overrides: tuple[str, ...] = (),
+    device: str = "cpu",
     **extra: Any,
 ) -> TrainConfig:
     suite = tmp_path / "tiny.toml"
@@ -47,6 +48,6 @@ def tiny_config(
         overrides=[*TINY, *overrides],
         name=name,
         total_steps=iterations * PER_ITERATION,
-        device="cpu",
+        device=device,
         **extra,
     )

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The GPU checks in one call, for a machine with a CUDA device (CI never has one):
+#   1. the tests marked `gpu` (CUDA games vs the CPU, collector, training + resume, loading);
+#   2. `rltransfer bench` on CUDA: random-play moves/s of every game at large batches;
+#   3. `rltransfer bench-train` on CUDA: training-loop throughput, ppo_small and ppo_resnet;
+#   4. a short `rltransfer train` of the GPU preset (ppo_resnet), sized from step 3.
+# Usage, from the repository root: OUT=some/dir bash scripts/gpu_check.sh
+# (DEVICE=cpu SMALL_SCALES=1 RESNET_SCALES=0.125 BATCH=1024 TRAIN_SECONDS=5 tries the
+# script itself on a CPU in a minute or two.)
+# Wheels the machine lacks (gymnasium, pettingzoo, SB3) are taken from .whl/ when present
+# (fetch them with ../shared/hooks/device-wheels.sh). Each step has its own time limit, and
+# each writes its output under $OUT as it goes, so a failed step leaves the others' results.
+set -u
+OUT=${OUT:-gpu_check_out}
+mkdir -p "$OUT"
+if compgen -G ".whl/*.whl" >/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1 TQDM_MININTERVAL=15
+DEVICE=${DEVICE:-cuda} PY=${PY:-python3}
+step() { echo "== $(date +%T) $*"; }
+
+step environment | tee "$OUT/env.txt"
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+  "$PY" -c "import sys, torch; print(sys.version.split()[0], torch.__version__, torch.cuda.get_device_name())"
+  nproc; } 2>&1 | tee -a "$OUT/env.txt"
+
+step "gpu tests" | tee "$OUT/tests.txt"
+timeout 150 "$PY" -m pytest -m gpu -q -p no:cacheprovider tests/test_gpu.py \
+  tests/test_views_gymnasium.py 2>&1 | tail -25 | tee -a "$OUT/tests.txt"
+
+step "game benchmark" | tee "$OUT/bench_games.txt"
+timeout 90 "$PY" -m rltransfer bench --device "$DEVICE" --no-reference --seconds 0.3 --quiet ${BATCH:+--batch $BATCH} \
+  2>&1 | tee -a "$OUT/bench_games.txt"
+
+step "training-loop benchmark" | tee "$OUT/bench_train.txt"
+timeout 120 "$PY" -m rltransfer bench-train --device "$DEVICE" --agent ppo_small --scale ${SMALL_SCALES:-16,64,256} \
+  --set ppo.num_minibatches=16 --quiet --json "$OUT/bench_small.json" 2>&1 | tee -a "$OUT/bench_train.txt"
+timeout 90 "$PY" -m rltransfer bench-train --device "$DEVICE" --agent ppo_resnet --scale ${RESNET_SCALES:-8,32} \
+  --quiet --json "$OUT/bench_resnet.json" 2>&1 | tee -a "$OUT/bench_train.txt"
+
+# about TRAIN_SECONDS of ppo_resnet training at the loop rate just measured (its last scale)
+steps=$("$PY" -c "
+import json
+rows = json.load(open('$OUT/bench_resnet.json'))
+print(int(rows[-1]['decisions'] / (rows[-1]['collect_s'] + rows[-1]['update_s']) * ${TRAIN_SECONDS:-80}))
+" 2>/dev/null || echo 5000000)
+step "train ppo_resnet for $steps learner decisions" | tee "$OUT/train.txt"
+timeout 150 "$PY" -m rltransfer train --agent ppo_resnet --device "$DEVICE" --steps "$steps" \
+  --run-dir /tmp/gpu_runs --name resnet 2>&1 | tr '\r' '\n' | tail -30 | tee -a "$OUT/train.txt"
+cp /tmp/gpu_runs/resnet/eval.json "$OUT/train_eval.json" 2>/dev/null
+step done | tee -a "$OUT/train.txt"
