@@ -108,3 +108,17 @@ def test_column_mapping_round_trip() -> None:
     actions = game.column_to_action(state, cols)
     assert actions.tolist() == [35, 36, 37, 38, 39, 40, 41]  # bottom row
     assert torch.equal(ConnectFour.action_to_column(actions), cols)
+
+
+def test_column_to_action_survives_an_inexact_log2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CUDA's log2 of 2^(8r) can come out just under 8r; the landing row must not drop."""
+    exact = torch.Tensor.log2
+    monkeypatch.setattr(torch.Tensor, "log2", lambda self: exact(self) - 1e-9)
+    game = make("connect_four")
+    gen = torch.Generator().manual_seed(0)
+    state = game.init(512)
+    for _ in range(20):
+        action = game.random_action(state, gen)
+        legal = game.legal_mask(state).gather(1, action[:, None]).squeeze(1)
+        assert bool((legal | state.terminated).all())
+        state = game.step(state, action)

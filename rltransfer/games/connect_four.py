@@ -128,7 +128,9 @@ class ConnectFour(Game):
         assert isinstance(state, ConnectFourState)
         column = column.to(torch.int64).clamp(0, COLS - 1)
         landing = (self._landing(state) >> column) & _COLUMN0  # 1 << 8r, or 0 if full
-        row = (landing.to(torch.float64).log2() / _W).clamp(min=0).to(torch.int64)
+        # log2 of 2^(8r) is 8r up to rounding (CUDA's log2 is not exact: truncating
+        # 7.9999... picked the wrong row there), so round before the cast
+        row = (landing.to(torch.float64).log2() / _W).round().clamp(min=0).to(torch.int64)
         return row * COLS + column
 
     @staticmethod
