@@ -39,6 +39,16 @@ class NetConfig:
     value_channels: int = 8  # hidden channels of the value head before pooling
     value_hidden: int = 32  # width of the value head's MLP
     groups: int = 4  # GroupNorm groups (0: no normalisation)
+    # float32, or bfloat16: stems, trunk and heads run under autocast (about 2x faster
+    # on CPUs with AVX512-BF16 and on GPUs); logits and values come out as float32
+    precision: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"net.precision must be one of {PRECISIONS}, got {self.precision!r}")
+
+
+PRECISIONS = ("float32", "bfloat16")
 
 
 HEAD_TYPES = ("conv", "flat")
@@ -184,8 +194,11 @@ class PolicyNet(nn.Module):
         """``obs`` [N, C, H, W] -> (raw logits [N, A], value [N])."""
         if task not in self.tasks:
             raise KeyError(f"the network has no task {task!r}; its tasks: {', '.join(self.tasks)}")
-        features = self.trunk(self.stems[task](obs))
-        return self.policy_heads[task](features), self.value_heads[task](features)
+        low = self.cfg.precision == "bfloat16"
+        with torch.autocast(obs.device.type, dtype=torch.bfloat16, enabled=low):
+            features = self.trunk(self.stems[task](obs))
+            logits, value = self.policy_heads[task](features), self.value_heads[task](features)
+        return logits.float(), value.float()
 
     def distribution(self, task: str, obs: Tensor, mask: Tensor) -> tuple[Categorical, Tensor]:
         """(masked action distribution, value) for ``obs`` with legal ``mask`` [N, A]."""

@@ -88,3 +88,28 @@ def test_gumbel_sampling_matches_the_distribution() -> None:
     freq = counts.float() / counts.sum()
     assert torch.allclose(freq, torch.tensor([0.1, 0.6, 0.3, 0.0]), atol=0.01)
     assert counts[3] == 0
+
+
+def test_bfloat16_precision_matches_float32_closely_and_keeps_illegal_moves_at_zero() -> None:
+    game = make("othello", size=6)
+    task = {"oth": TaskShape.of(game)}
+    torch.manual_seed(0)
+    full = PolicyNet(task, NetConfig(channels=16, blocks=2))
+    low = PolicyNet(task, NetConfig(channels=16, blocks=2, precision="bfloat16"))
+    low.load_state_dict(full.state_dict())
+    state = game.init(64)
+    obs, mask = game.observe(state), game.legal_mask(state)
+    (lf, vf), (lb, vb) = full("oth", obs), low("oth", obs)
+    assert lb.dtype == vb.dtype == torch.float32  # outputs in float32 for the losses
+    assert not torch.equal(lf, lb)  # bfloat16 did run
+    assert torch.allclose(lf, lb, atol=0.05) and torch.allclose(vf, vb, atol=0.05)
+    dist, _ = low.distribution("oth", obs, mask)
+    assert bool((dist.probs[~mask] == 0).all())
+    # gradients flow to float32 weights
+    (lb.sum() + vb.sum()).backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in low.trunk.parameters())
+
+
+def test_unknown_precision_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"net\.precision must be one of"):
+        NetConfig(precision="float16")
