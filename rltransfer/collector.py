@@ -138,6 +138,10 @@ class GameCollector:
         for i, k in enumerate(OPPONENT_KINDS):
             self.kind[self.slices[k]] = i
         self.moves = torch.zeros((), dtype=torch.int64, device=device)  # all plies, both sides
+        # On the CPU reading a tensor costs nothing extra, so opponents with no board to move
+        # are skipped (their small-batch forward passes dominate CPU collection); on a GPU
+        # that read would stall the launch queue, so every slice computes its moves.
+        self.skip_idle = device.type == "cpu"
 
     # ------------------------------------------------------------------------ rollout
     @torch.no_grad()
@@ -172,6 +176,11 @@ class GameCollector:
         for kind in OPPONENT_KINDS:
             sl = self.slices[kind]
             if sl.stop == sl.start:
+                continue
+            if self.skip_idle and not bool(moves[sl].any()):
+                # nobody in this slice is to move (e.g. no restart seated the learner
+                # second): skip the network or the search; these actions are not played
+                parts.append(torch.zeros(sl.stop - sl.start, dtype=torch.int64))
                 continue
             part = state.index(sl)
             if kind in self.scripted:
