@@ -7,8 +7,8 @@
 # Usage, from the repository root: OUT=some/dir bash scripts/gpu_check.sh
 # On an H100 (2026-11-27) the steps took about 0.5, 0.3, 3.5 + 1.5 and 2.5 minutes: about
 # 9 minutes with the machine's start, so give the call a 600 s limit.
-# (DEVICE=cpu SMALL_SCALES=1 RESNET_SCALES=0.125 BATCH=1024 TRAIN_SECONDS=5 tries the
-# script itself on a CPU in a minute or two.)
+# (DEVICE=cpu PY=.venv/bin/python SMALL_SCALES=1 RESNET_SCALES=0.125 BATCH=1024
+# TRAIN_SECONDS=5 tries the script itself on a CPU in a few minutes.)
 # Wheels the machine lacks (gymnasium, pettingzoo, SB3) are taken from .whl/ when present
 # (fetch them with ../shared/hooks/device-wheels.sh). Each step has its own time limit, and
 # each writes its output under $OUT as it goes, so a failed step leaves the others' results.
@@ -20,7 +20,7 @@ if compgen -G ".whl/*.whl" >/dev/null; then
     --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
 fi
 export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1 TQDM_MININTERVAL=15
-DEVICE=${DEVICE:-cuda} PY=${PY:-python3}
+DEVICE=${DEVICE:-cuda} PY=${PY:-python3} RESNET_SCALES=${RESNET_SCALES:-32}
 step() { echo "== $(date +%T) $*"; }
 
 step environment | tee "$OUT/env.txt"
@@ -39,7 +39,7 @@ timeout 90 "$PY" -m rltransfer bench --device "$DEVICE" --no-reference --seconds
 step "training-loop benchmark" | tee "$OUT/bench_train.txt"
 timeout 240 "$PY" -m rltransfer bench-train --device "$DEVICE" --agent ppo_small --scale ${SMALL_SCALES:-16,64,256} \
   --set ppo.num_minibatches=16 --quiet --json /tmp/bench_small.json 2>&1 | tee -a "$OUT/bench_train.txt"
-timeout 120 "$PY" -m rltransfer bench-train --device "$DEVICE" --agent ppo_resnet --scale ${RESNET_SCALES:-32} --iterations 2 \
+timeout 120 "$PY" -m rltransfer bench-train --device "$DEVICE" --agent ppo_resnet --scale "$RESNET_SCALES" --iterations 2 \
   --quiet --json /tmp/bench_resnet.json 2>&1 | tee -a "$OUT/bench_train.txt"
 
 # about TRAIN_SECONDS of ppo_resnet training at the loop rate just measured (its last scale)
@@ -50,6 +50,7 @@ print(int(rows[-1]['decisions'] / (rows[-1]['collect_s'] + rows[-1]['update_s'])
 " 2>/dev/null || echo 2000000)
 step "train ppo_resnet for $steps learner decisions" | tee "$OUT/train.txt"
 timeout 150 "$PY" -m rltransfer train --agent ppo_resnet --device "$DEVICE" --steps "$steps" \
+  --set train.num_envs_scale="${RESNET_SCALES##*,}" \
   --run-dir /tmp/gpu_runs --name resnet 2>&1 | tr '\r' '\n' | tail -30 | tee -a "$OUT/train.txt"
 cp /tmp/gpu_runs/resnet/eval.json "$OUT/train_eval.json" 2>/dev/null
 step done | tee -a "$OUT/train.txt"
