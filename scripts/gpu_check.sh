@@ -8,7 +8,8 @@
 # On an H100 (2026-11-27) the steps took about 0.5, 0.3, 3.5 + 1.5 and 2.5 minutes: about
 # 9 minutes with the machine's start, so give the call a 600 s limit.
 # (DEVICE=cpu PY=.venv/bin/python SMALL_SCALES=1 RESNET_SCALES=0.125 BATCH=1024
-# TRAIN_SECONDS=5 tries the script itself on a CPU in a few minutes.)
+# TRAIN_SECONDS=5 tries the script itself on a CPU in about 6 minutes; there ppo_resnet's
+# evaluations are too slow, so its training step stops at its 150 s limit.)
 # Wheels the machine lacks (gymnasium, pettingzoo, SB3) are taken from .whl/ when present
 # (fetch them with ../shared/hooks/device-wheels.sh). Each step has its own time limit, and
 # each writes its output under $OUT as it goes, so a failed step leaves the others' results.
