@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -65,9 +66,40 @@ def _parse_floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers: {text!r}") from None
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
+def _bench_devices(device: str) -> list[str]:
+    """The devices a benchmark's ``--device`` names; an error if it names absent CUDA."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda, but torch sees no CUDA device")
+    return ["cpu", "cuda"] if device == "all" else [device]
+
+
+@contextlib.contextmanager
+def _progress(desc: str, unit: str, quiet: bool) -> Iterator[Callable[[str], None]]:
+    """A progress bar for a benchmark; yields ``progress(msg)``: one more step, labelled."""
     from tqdm import tqdm
 
+    bar = tqdm(desc=desc, unit=unit, leave=False, disable=quiet)
+
+    def progress(msg: str) -> None:
+        bar.set_postfix_str(msg)
+        bar.update()
+
+    try:
+        yield progress
+    finally:
+        bar.close()
+
+
+def _print_rows(title: str, table: str, rows: Sequence[Any], json_path: str | None) -> None:
+    """A benchmark's title line and table; its rows (dataclasses) as JSON if asked."""
+    print(f"rltransfer {__version__}, torch {torch.__version__}: {title}")
+    print(table)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump([dataclasses.asdict(r) for r in rows], f, indent=1)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
     from rltransfer.bench import DEFAULT_GAMES, format_table, run_bench
     from rltransfer.games import available_games, parse_game_spec
 
@@ -81,32 +113,19 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             games.append((spec, game_id, options))
     else:
         games = list(DEFAULT_GAMES)
-    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
-    if args.device == "cuda" and not torch.cuda.is_available():
-        print("error: --device cuda, but torch sees no CUDA device")
-        return 2
-    bar = tqdm(desc="bench", unit="run", leave=False, disable=args.quiet)
-
-    def progress(msg: str) -> None:
-        bar.set_postfix_str(msg)
-        bar.update()
-
-    rows = run_bench(
-        games,
-        batches=args.batch,
-        devices=devices,
-        threads=args.threads,
-        seconds=args.seconds,
-        compile=args.compile,
-        references=not args.no_reference,
-        progress=progress,
-    )
-    bar.close()
-    print(f"rltransfer {__version__}, torch {torch.__version__}: random-play moves per second")
-    print(format_table(rows))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump([r.__dict__ for r in rows], f, indent=1)
+    devices = _bench_devices(args.device)
+    with _progress("bench", "run", args.quiet) as progress:
+        rows = run_bench(
+            games,
+            batches=args.batch,
+            devices=devices,
+            threads=args.threads,
+            seconds=args.seconds,
+            compile=args.compile,
+            references=not args.no_reference,
+            progress=progress,
+        )
+    _print_rows("random-play moves per second", format_table(rows), rows, args.json)
     return 0
 
 
@@ -166,14 +185,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_train(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from rltransfer.bench_loop import format_loop_table, run_loop_bench
     from rltransfer.config import make_train_config
 
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda, but torch sees no CUDA device")
-    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
+    devices = _bench_devices(args.device)
 
     def config(scale: float, device: str, threads: int) -> TrainConfig:
         return make_train_config(
@@ -182,31 +197,19 @@ def _cmd_bench_train(args: argparse.Namespace) -> int:
         )  # fmt: skip
 
     config(args.scale[0], "cpu", 1)  # a bad suite, agent or --set fails before any timing
-    bar = tqdm(desc="bench-train", unit="config", leave=False, disable=args.quiet)
-
-    def progress(msg: str) -> None:
-        bar.set_postfix_str(msg)
-        bar.update()
-
-    rows = run_loop_bench(
-        config, args.scale, devices, args.threads, args.iterations, args.warmup, progress
+    with _progress("bench-train", "config", args.quiet) as progress:
+        rows = run_loop_bench(
+            config, args.scale, devices, args.threads, args.iterations, args.warmup, progress
+        )
+    title = (
+        "training-loop throughput (dec = learner decisions, moves = plies of both sides; "
+        f"mean of {args.iterations} iterations)"
     )
-    bar.close()
-    print(
-        f"rltransfer {__version__}, torch {torch.__version__}: training-loop throughput "
-        f"(dec = learner decisions, moves = plies of both sides; mean of {args.iterations} "
-        "iterations)"
-    )
-    print(format_loop_table(rows))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump([dataclasses.asdict(r) for r in rows], f, indent=1)
+    _print_rows(title, format_loop_table(rows), rows, args.json)
     return 0
 
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from rltransfer.config import make_train_config
     from rltransfer.experiment import run_transfer
 
@@ -292,6 +295,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
     path = reanalyse(args.experiment, opponent=args.opponent, threshold=args.threshold)
     print(path.read_text())
     return 0
+
+
+def _add_bench_options(p: argparse.ArgumentParser) -> None:
+    """The options both benchmarks take: CPU threads, JSON output, no progress bar."""
+    p.add_argument(
+        "--threads",
+        type=_parse_ints,
+        default=[1],
+        metavar="N,N",
+        help="torch CPU threads (default 1)",
+    )
+    p.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -403,13 +419,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--device", choices=["cpu", "cuda", "all"], default="all", help="default: all present"
     )
-    p.add_argument(
-        "--threads",
-        type=_parse_ints,
-        default=[1],
-        metavar="N,N",
-        help="torch CPU threads (default 1)",
-    )
     p.add_argument("--seconds", type=float, default=0.5, help="time per measurement (default 0.5)")
     p.add_argument(
         "--compile", action="store_true", help="torch.compile the step (slow first call)"
@@ -417,8 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-reference", action="store_true", help="skip the PettingZoo/OpenSpiel loops"
     )
-    p.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_bench_options(p)
     p.set_defaults(fn=_cmd_bench)
 
     p = sub.add_parser(
@@ -436,14 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--device", choices=["cpu", "cuda", "all"], default="cpu", help="default: cpu"
     )
-    p.add_argument(
-        "--threads", type=_parse_ints, default=[1], metavar="N,N", help="torch CPU threads"
-    )
     p.add_argument("--iterations", type=int, default=3, help="timed iterations (default 3)")
     p.add_argument("--warmup", type=int, default=1, help="untimed iterations first (default 1)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    p.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_bench_options(p)
     p.set_defaults(fn=_cmd_bench_train)
     return parser
 

@@ -8,16 +8,14 @@ CPU path that the default suite covers.
 from __future__ import annotations
 
 import json
-import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from tiny import PER_ITERATION, tiny_config
+from tiny import PER_ITERATION, tiny_config, train_interrupted
 
 import rltransfer
-from rltransfer import multitask
 from rltransfer.bench_loop import time_loop
 from rltransfer.checkpoint import load_weights
 from rltransfer.collector import GameCollector, SelfPlayConfig
@@ -26,7 +24,7 @@ from rltransfer.games import make
 from rltransfer.games.check import check_game
 from rltransfer.opponents import GreedyPlayer, PerfectTicTacToe, PolicyPlayer, RandomPlayer
 from rltransfer.policy import NetConfig, PolicyNet, TaskShape
-from rltransfer.training import resolve_device, resume, train
+from rltransfer.training import resolve_device, resume
 
 pytestmark = [
     pytest.mark.gpu,
@@ -108,18 +106,9 @@ def test_auto_device_picks_cuda() -> None:
 def test_training_on_cuda_resumes_and_loads_on_the_cpu(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_update = multitask.ppo_update
-    calls = {"n": 0}
-
-    def interrupt_on_second(*args: Any, **kwargs: Any) -> dict[str, float]:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            signal.raise_signal(signal.SIGINT)  # Ctrl-C in the middle of iteration 2
-        return real_update(*args, **kwargs)
-
-    monkeypatch.setattr("rltransfer.training.ppo_update", interrupt_on_second)
-    cut = train(tiny_config(tmp_path, name="cut", device="cuda"), tmp_path / "runs", quiet=True)
-    monkeypatch.setattr("rltransfer.training.ppo_update", real_update)
+    cut = train_interrupted(
+        tiny_config(tmp_path, name="cut", device="cuda"), tmp_path / "runs", monkeypatch
+    )
     assert json.loads((cut / "checkpoints/latest/meta.json").read_text())["iteration"] == 2
     resume(cut, quiet=True)
     meta = json.loads((cut / "checkpoints/latest/meta.json").read_text())

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from tiny import PER_ITERATION, SUITE, TINY, tiny_config
+from tiny import PER_ITERATION, SUITE, TINY, tiny_config, train_interrupted
 
 import rltransfer
 from rltransfer import multitask
@@ -76,19 +75,8 @@ def test_existing_run_dir_is_refused(tmp_path: Path) -> None:
 def test_resume_makes_the_same_next_update(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     whole = train(tiny_config(tmp_path, name="whole"), tmp_path / "runs", quiet=True)
 
-    real_update = multitask.ppo_update
-    calls = {"n": 0}
-
-    def interrupt_on_second(*args: Any, **kwargs: Any) -> dict[str, float]:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            signal.raise_signal(signal.SIGINT)  # Ctrl-C in the middle of iteration 2
-        return real_update(*args, **kwargs)
-
-    monkeypatch.setattr("rltransfer.training.ppo_update", interrupt_on_second)
-    cut = train(tiny_config(tmp_path, name="cut"), tmp_path / "runs", quiet=True)
+    cut = train_interrupted(tiny_config(tmp_path, name="cut"), tmp_path / "runs", monkeypatch)
     assert json.loads((cut / "checkpoints/latest/meta.json").read_text())["iteration"] == 2
-    monkeypatch.setattr("rltransfer.training.ppo_update", real_update)
     resume(cut, quiet=True)
 
     a = load_weights(whole / "checkpoints" / "latest")

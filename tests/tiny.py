@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from rltransfer import multitask
 from rltransfer.config import TrainConfig, make_train_config
+from rltransfer.training import train
 
 SUITE = """
 name = "tiny"
@@ -51,3 +56,22 @@ def tiny_config(
         device=device,
         **extra,
     )
+
+
+def train_interrupted(
+    cfg: TrainConfig, run_dir: Path, monkeypatch: pytest.MonkeyPatch, at: int = 2
+) -> Path:
+    """``train(cfg)`` with a Ctrl-C (SIGINT) in the middle of iteration ``at``'s update;
+    the run stops after that iteration, as a user's Ctrl-C stops it."""
+    real_update = multitask.ppo_update
+    calls = {"n": 0}
+
+    def interrupting(*args: Any, **kwargs: Any) -> dict[str, float]:
+        calls["n"] += 1
+        if calls["n"] == at:
+            signal.raise_signal(signal.SIGINT)
+        return real_update(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr("rltransfer.training.ppo_update", interrupting)
+        return train(cfg, run_dir, quiet=True)
