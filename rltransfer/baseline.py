@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ from rltransfer.metrics import (
     win_rate_tag,
 )
 from rltransfer.opponents import GreedyPlayer, MixedPlayer, RandomPlayer, make_player
+from rltransfer.rundir import check_new_run, claim_run, write_text_atomic
 from rltransfer.sb3 import BoardGameVecEnv, SB3Player
 
 #: SB3 logger key -> (rltransfer tag, sign).
@@ -98,6 +98,15 @@ class SB3Config:
         game_id, options = parse_game_spec(self.game)
         return GameSpec(id=game_id, options=options).name
 
+    def __post_init__(self) -> None:
+        for name in ("steps", "n_envs", "n_steps", "batch_size", "n_epochs", "eval_games",
+                     "final_eval_games"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+        if isinstance(self.eval_interval, bool) or self.eval_interval < 0:
+            raise ConfigError(f"eval_interval must be >= 0, got {self.eval_interval!r}")
+
     def make_game(self) -> Game:
         game_id, options = parse_game_spec(self.game)
         return GameSpec(id=game_id, options=options).make()
@@ -122,12 +131,9 @@ def train_sb3(
         raise ConfigError(
             "the SB3 baseline needs sb3-contrib (MaskablePPO): pip install sb3-contrib"
         ) from None
-    if cfg.steps < 1:
-        raise ConfigError(f"steps must be >= 1, got {cfg.steps}")
     game = cfg.make_game()
     name = name or f"sb3_{cfg.task}_{time.strftime('%Y%m%d-%H%M%S')}"
-    path = _prepare(Path(run_dir) / name, overwrite)
-    (path / "baseline.json").write_text(json.dumps(_describe(cfg), indent=1))
+    path = check_new_run(run_dir, name, overwrite)
     mix = _self_play_mix() if cfg.opponent == "mix" else None
     env = VecMonitor(BoardGameVecEnv(game, cfg.n_envs, opponent=mix or cfg.opponent))
     ppo = ("learning_rate", "n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "ent_coef")
@@ -135,6 +141,22 @@ def train_sb3(
     model = MaskablePPO("MlpPolicy", env, seed=cfg.seed, device=cfg.device, verbose=0, **kwargs)
     if mix is not None:  # the model exists now: it takes the self-play share of the boards
         mix.parts[0] = (SB3Player(model), mix.parts[0][1])
+    with claim_run(run_dir, name, overwrite) as folder:
+        write_text_atomic(path / "baseline.json", json.dumps(_describe(cfg), indent=1))
+        final = _learn(cfg, game, model, path, quiet)
+        model.save(path / "model.zip")
+        folder.commit()  # the replaced run (--overwrite) goes once this one is complete
+    env.close()
+    if not quiet:
+        print(format_results(list(final.values())))
+        print(f"Run saved in {path}. Look at it with:\n  tensorboard --logdir {path.parent}")
+    return path
+
+
+def _learn(
+    cfg: SB3Config, game: Game, model: Any, path: Path, quiet: bool
+) -> dict[str, EvalResult]:
+    """Train ``model`` with rltransfer's logging and evaluation; the final evaluation."""
     with RunLogger(path) as logger:
         logger.config_table(_describe(cfg))
         callback = RltransferCallback(cfg, game, logger, quiet)
@@ -146,14 +168,9 @@ def train_sb3(
             "games": {cfg.task: {o: r.to_dict() for o, r in final.items()}},
             "history": callback.history,
         }
-        (path / "eval.json").write_text(json.dumps(data, indent=1))
+        write_text_atomic(path / "eval.json", json.dumps(data, indent=1))
         logger.hparams(_describe(cfg), {score_tag(cfg.task, o): r.score for o, r in final.items()})
-    model.save(path / "model.zip")
-    env.close()
-    if not quiet:
-        print(format_results(list(final.values())))
-        print(f"Run saved in {path}. Look at it with:\n  tensorboard --logdir {path.parent}")
-    return path
+    return final
 
 
 def _self_play_mix() -> MixedPlayer:
@@ -272,18 +289,6 @@ def _evaluate(
 def _tag_name(opponent: str) -> str:
     """A run path as an opponent: its folder name, so the tag stays one segment."""
     return Path(opponent).name if "/" in opponent else opponent
-
-
-def _prepare(path: Path, overwrite: bool) -> Path:
-    if path.exists() and any(path.iterdir()):
-        if not overwrite:
-            raise ConfigError(
-                f"run directory {path} already exists; replace it with --overwrite or "
-                "choose another --name"
-            )
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _describe(cfg: SB3Config) -> dict[str, Any]:

@@ -1,24 +1,43 @@
-"""Run checkpoints: safetensors weights, JSON metadata, trainer state; atomic; safe to load.
+"""Run checkpoints: versioned folders behind an atomic ``latest`` pointer; safe to load.
 
-A checkpoint is a folder ``<run>/checkpoints/latest/`` holding
+A run's ``checkpoints/`` folder holds a short history of checkpoint folders and a pointer::
+
+    checkpoints/
+      latest -> ckpt-0000120      a symlink, swapped by one rename
+      ckpt-0000100/               the last ``keep`` checkpoints, plus the first of every
+      ckpt-0000110/               ``milestone`` iterations (ladders read them)
+      ckpt-0000120/
+
+Each checkpoint folder holds
 
 * ``model.safetensors``: the network's weights (safetensors never unpickles code);
 * ``meta.json``: what the weights are for (tasks and their shapes, game specs, network
-  config), counters and the versions that wrote it;
+  config), counters, the versions that wrote it and the SHA-256 of the weights file;
 * ``trainer.pt``: everything else the next update depends on (optimizer state, RNG
   states, boards in flight, the snapshot pool), saved with ``torch.save`` but made only
   of tensors, numbers, strings, lists and dicts, so it loads with ``weights_only=True``.
 
-Writing goes to a temporary folder that then replaces ``latest`` by rename, so a crash
-mid-write leaves the previous checkpoint whole. Errors name the file and the mismatch.
+Writing: a hidden temporary folder is filled and fsynced, renamed to its version name,
+then a new symlink replaces ``latest`` by one ``os.replace``. A crash or kill between any
+two steps leaves a complete checkpoint that :func:`checkpoint_dir` finds: the old pointer
+still names a whole folder, and a missing or dangling pointer falls back to the newest
+complete version folder. Leftover temporary folders are removed by the next writer
+(:func:`clean_leftovers`, called under the run's lock).
+
+Reading treats the folder as untrusted data: sizes in ``meta.json`` are bounded and checked
+against the shapes in the safetensors header before any tensor is allocated
+(:func:`read_network`), the weights must match their checksum and be finite
+(:func:`load_weights`), and ``trainer.pt`` loads with ``weights_only=True``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -26,29 +45,62 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
 
 from rltransfer import __version__
 from rltransfer.config import GameSpec
-from rltransfer.policy import NetConfig, TaskShape
+from rltransfer.policy import NetConfig, PolicyNet, TaskShape
 
 CHECKPOINT_FORMAT = 1
+LATEST = "latest"
+_VERSION = re.compile(r"ckpt-(\d{7,})(?:-(\d+))?")
+_LEFTOVERS = (".writing-", ".latest-")
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint that is missing, corrupt, or made for another network."""
 
 
+# ---------------------------------------------------------------------------- finding
 def checkpoint_dir(run_or_checkpoint: str | Path) -> Path:
-    """``runs/x`` or ``runs/x/checkpoints/latest`` -> the checkpoint folder."""
+    """``runs/x`` or ``runs/x/checkpoints/latest`` (or a version folder) -> the checkpoint.
+
+    A run whose ``latest`` pointer is missing or dangling (a writer killed mid-swap, or a
+    run written by an older version that crashed between its two renames) gives its newest
+    complete version folder instead.
+    """
     path = Path(run_or_checkpoint)
-    for candidate in (path, path / "checkpoints" / "latest"):
-        if (candidate / "meta.json").is_file():
+    if _complete(path):
+        return path
+    root = path / "checkpoints"
+    if _complete(root / LATEST):
+        return root / LATEST
+    for candidate in [*reversed(versions_in(root)), root / ".old"]:
+        if _complete(candidate):
             return candidate
     raise CheckpointError(
         f"no checkpoint at {path} (looked for meta.json there and in checkpoints/latest/)"
     )
+
+
+def _complete(folder: Path) -> bool:
+    return (folder / "meta.json").is_file() and (folder / "model.safetensors").is_file()
+
+
+def versions_in(root: Path) -> list[Path]:
+    """The version folders under ``checkpoints/``, oldest first."""
+    if not root.is_dir():
+        return []
+    found = [(m, p) for p in root.iterdir() if (m := _VERSION.fullmatch(p.name)) and p.is_dir()]
+    found.sort(key=lambda mp: (int(mp[0][1]), int(mp[0][2] or 0)))
+    return [p for _, p in found]
+
+
+def _iteration_of(folder: Path) -> int:
+    m = _VERSION.fullmatch(folder.name)
+    return int(m[1]) if m else -1
 
 
 def versions() -> dict[str, str]:
@@ -59,37 +111,170 @@ def versions() -> dict[str, str]:
     }
 
 
+# ---------------------------------------------------------------------------- writing
 def save_checkpoint(
     run_dir: Path,
     weights: Mapping[str, torch.Tensor],
     meta: Mapping[str, Any],
     trainer: Mapping[str, Any] | None = None,
+    *,
+    keep: int = 3,
+    milestone: int = 0,
 ) -> Path:
-    """Write ``run_dir/checkpoints/latest`` atomically; returns its path."""
+    """Write a new checkpoint of ``run_dir`` and point ``checkpoints/latest`` at it.
+
+    ``meta["iteration"]`` names the version folder. Keeps the last ``keep`` checkpoints
+    and, with ``milestone`` > 0, the first checkpoint of every ``milestone`` iterations.
+    Non-finite weights are refused. Returns ``run_dir/checkpoints/latest``.
+    """
+    cpu = {k: v.detach().contiguous().cpu() for k, v in weights.items()}
+    _check_finite(cpu, "refusing to save")
     root = run_dir / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".writing-", dir=root))
     try:
-        save_file(
-            {k: v.detach().contiguous().cpu() for k, v in weights.items()},
-            tmp / "model.safetensors",
-        )
-        full_meta = {"format": CHECKPOINT_FORMAT, "versions": versions(), **meta}
-        (tmp / "meta.json").write_text(json.dumps(full_meta, indent=1))
+        blob = save_safetensors(cpu)
+        _write(tmp / "model.safetensors", blob)
+        full_meta = {
+            "format": CHECKPOINT_FORMAT,
+            "versions": versions(),
+            "weights_sha256": hashlib.sha256(blob).hexdigest(),
+            **meta,
+        }
+        _write(tmp / "meta.json", json.dumps(full_meta, indent=1).encode())
         if trainer is not None:
             torch.save(_to_cpu(trainer), tmp / "trainer.pt")
-        final = root / "latest"
-        old = root / ".old"
-        if old.exists():
-            shutil.rmtree(old)
-        if final.exists():
-            os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-        return final
-    except BaseException:
+            _fsync_file(tmp / "trainer.pt")
+        os.chmod(tmp, 0o777 & ~_umask())
+        _fsync_dir(tmp)
+        final = _version_name(root, int(meta.get("iteration", 0)))
+        os.rename(tmp, final)
+        _fsync_dir(root)
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, (OSError, RuntimeError)) and not isinstance(e, CheckpointError):
+            raise CheckpointError(_write_failure(root, e)) from e
         raise
+    _point_latest(root, final)
+    _prune(root, keep, milestone)
+    return root / LATEST
+
+
+def _version_name(root: Path, iteration: int) -> Path:
+    """``ckpt-<iteration>``, or ``ckpt-<iteration>-<k>`` if that folder exists already."""
+    path, k = root / f"ckpt-{iteration:07d}", 0
+    while path.exists():
+        k += 1
+        path = root / f"ckpt-{iteration:07d}-{k}"
+    return path
+
+
+def _point_latest(root: Path, target: Path) -> None:
+    """Make ``root/latest`` name ``target`` with one atomic rename of a fresh symlink."""
+    latest = root / LATEST
+    if latest.is_dir() and not latest.is_symlink():  # a folder written by an older version
+        os.rename(latest, _version_name(root, _legacy_iteration(latest)))
+    link = root / f".latest-{os.getpid()}-{target.name}"
+    if link.is_symlink():
+        link.unlink()
+    os.symlink(target.name, link)
+    os.replace(link, latest)
+    _fsync_dir(root)
+
+
+def _legacy_iteration(folder: Path) -> int:
+    try:
+        return int(json.loads((folder / "meta.json").read_text()).get("iteration", 0))
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
+def _prune(root: Path, keep: int, milestone: int) -> None:
+    """Remove version folders beyond the last ``keep`` and the milestones."""
+    current = (root / LATEST).resolve()
+    kept_blocks: set[int] = set()
+    keep_set = set(versions_in(root)[-max(keep, 1) :])
+    for folder in versions_in(root):  # oldest first: the first of each block stays
+        block = _iteration_of(folder) // milestone if milestone > 0 else None
+        if block is not None and block not in kept_blocks:
+            kept_blocks.add(block)
+            keep_set.add(folder)
+    for folder in versions_in(root):
+        if folder not in keep_set and folder.resolve() != current:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def clean_leftovers(run_dir: Path) -> list[str]:
+    """Remove what interrupted writers left in ``run_dir/checkpoints`` (call under the lock):
+    temporary folders, stray pointer links and an older version's ``.old`` folder once a
+    complete checkpoint exists. Returns the names removed."""
+    root = run_dir / "checkpoints"
+    if not root.is_dir():
+        return []
+    removed = []
+    for p in root.iterdir():
+        if p.name.startswith(_LEFTOVERS):
+            if p.is_symlink() or p.is_file():
+                p.unlink()
+            else:
+                shutil.rmtree(p, ignore_errors=True)
+            removed.append(p.name)
+    old = root / ".old"
+    if old.is_dir() and (_complete(root / LATEST) or versions_in(root)):
+        shutil.rmtree(old, ignore_errors=True)
+        removed.append(old.name)
+    return removed
+
+
+def _write(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(path, 0o666 & ~_umask())
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+    os.chmod(path, 0o666 & ~_umask())
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open folders; the rename is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _write_failure(root: Path, e: BaseException) -> str:
+    """A one-line reason a checkpoint could not be written (disk full, read-only, ...)."""
+    reason = f"{type(e).__name__}: {e}".splitlines()[0]
+    try:
+        if shutil.disk_usage(root).free < 16 * 2**20:
+            reason = f"the disk is full ({reason})"
+    except OSError:
+        pass
+    return f"cannot write a checkpoint in {root}: {reason}; the previous checkpoint is kept"
+
+
+def _check_finite(weights: Mapping[str, torch.Tensor], what: str) -> None:
+    bad = [k for k, v in weights.items() if v.is_floating_point() and not bool(v.isfinite().all())]
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise CheckpointError(f"{what} non-finite weights (NaN or inf) in {bad[:3]}{more}")
 
 
 def _to_cpu(obj: Any) -> Any:
@@ -106,7 +291,7 @@ def load_meta(ckpt: Path) -> dict[str, Any]:
     path = ckpt / "meta.json"
     try:
         meta = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # ValueError: bad JSON or not UTF-8
         raise CheckpointError(f"{path}: cannot read checkpoint metadata ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not an rltransfer checkpoint of format {CHECKPOINT_FORMAT}")
@@ -123,26 +308,74 @@ class NetworkMeta:
 
 
 def read_network(ckpt: Path) -> NetworkMeta:
-    """The network a checkpoint holds, from its ``meta.json`` (clear error if incomplete)."""
+    """The network a checkpoint holds, from its ``meta.json``, checked before use.
+
+    ``NetConfig`` and ``TaskShape`` bound every size, and the network the metadata
+    describes is built on the ``meta`` device (no memory) and compared with the shapes in
+    the safetensors header, so an edited ``meta.json`` cannot make anything allocate a
+    network that the weights file does not hold.
+    """
     meta = load_meta(ckpt)
     try:
-        return NetworkMeta(
+        network = NetworkMeta(
             net=NetConfig(**meta["net"]),
             tasks={k: TaskShape(**v) for k, v in meta["tasks"].items()},
             specs={g["name"]: GameSpec(**g) for g in meta["suite"]["games"]},
         )
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise CheckpointError(
             f"{ckpt}/meta.json: incomplete or from another version ({e})"
         ) from None
+    _check_header(ckpt, network)
+    return network
+
+
+def _check_header(ckpt: Path, network: NetworkMeta) -> None:
+    """The shapes the metadata implies must be the shapes the weights file declares."""
+    path = ckpt / "model.safetensors"
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            declared = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+    except (OSError, SafetensorError) as e:
+        raise CheckpointError(f"{path}: cannot read weights ({e})") from None
+    try:
+        with torch.device("meta"):
+            expected = {
+                k: tuple(v.shape)
+                for k, v in PolicyNet(network.tasks, network.net).state_dict().items()
+            }
+    except (ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{ckpt}/meta.json: describes no valid network ({e})") from None
+    if declared != expected:
+        diff = sorted(set(declared) ^ set(expected)) or sorted(
+            k for k in expected if declared[k] != expected[k]
+        )
+        raise CheckpointError(
+            f"{ckpt}: meta.json and model.safetensors disagree about the network "
+            f"(e.g. {diff[:3]}); the checkpoint was edited or mixed from two runs"
+        )
 
 
 def load_weights(ckpt: Path, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """The checkpoint's weights, after checking their SHA-256 (when ``meta.json`` has one,
+    as every checkpoint since it was added does) and that they are finite."""
     path = ckpt / "model.safetensors"
     try:
-        return load_file(path, device=str(device))
-    except (OSError, SafetensorError) as e:
+        blob = path.read_bytes()
+    except OSError as e:
         raise CheckpointError(f"{path}: cannot read weights ({e})") from None
+    expected = load_meta(ckpt).get("weights_sha256")
+    if expected is not None and hashlib.sha256(blob).hexdigest() != expected:
+        raise CheckpointError(
+            f"{path}: checksum mismatch (the file is not the one this checkpoint wrote: "
+            "corrupt or edited)"
+        )
+    try:
+        weights = load_safetensors(blob)
+    except (SafetensorError, ValueError) as e:
+        raise CheckpointError(f"{path}: cannot read weights ({e})") from None
+    _check_finite(weights, f"{path}: holds")
+    return {k: v.to(device) for k, v in weights.items()}
 
 
 def load_trainer(ckpt: Path) -> dict[str, Any]:

@@ -50,20 +50,34 @@ def _cmd_suites(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_ints(text: str) -> list[int]:
+def _positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
     try:
-        return [int(x) for x in text.split(",") if x.strip()]
+        value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
-        ) from None
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _parse_ints(text: str) -> list[int]:
+    """Comma-separated integers >= 1 (thread counts, batch sizes)."""
+    values = [_positive_int(x) for x in text.split(",") if x.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+    return values
 
 
 def _parse_floats(text: str) -> list[float]:
+    """Comma-separated finite numbers > 0 (board-count scales)."""
     try:
-        return [float(x) for x in text.split(",") if x.strip()]
+        values = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers: {text!r}") from None
+    if not values or not all(0 < v < float("inf") for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers > 0, got {text!r}")
+    return values
 
 
 def _bench_devices(device: str) -> list[str]:
@@ -130,27 +144,37 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from rltransfer.config import make_train_config
-    from rltransfer.training import TrainingError, resume, train
+    from rltransfer.config import ConfigError, make_train_config
+    from rltransfer.training import resume, train
 
-    try:
-        if args.resume:
-            resume(args.resume, quiet=args.quiet)
-            return 0
-        cfg = make_train_config(
-            suite=args.suite,
-            agent=args.agent,
-            overrides=args.set,
-            name=args.name or "",
+    if args.resume:
+        fixed = [f"--{k}" for k in ("suite", "agent", "name", "overwrite") if getattr(args, k)]
+        if fixed:
+            raise ConfigError(
+                f"{', '.join(fixed)}: not with --resume (a resumed run keeps its suite, agent "
+                "and name); --steps, --device, --threads and some --set values may change"
+            )
+        extra = [f"train.seed={args.seed}"] if args.seed is not None else []
+        resume(
+            args.resume,
+            quiet=args.quiet,
+            overrides=[*args.set, *extra],
             total_steps=args.steps,
             device=args.device,
-            seed=args.seed,
             threads=args.threads,
         )
-        train(cfg, args.run_dir, overwrite=args.overwrite, quiet=args.quiet)
-    except TrainingError as e:
-        print(f"rltransfer train: {e}", file=sys.stderr)
-        return 1
+        return 0
+    cfg = make_train_config(
+        suite=args.suite or "classic",
+        agent=args.agent or "ppo_small",
+        overrides=args.set,
+        name=args.name or "",
+        total_steps=args.steps,
+        device=args.device,
+        seed=args.seed,
+        threads=args.threads,
+    )
+    train(cfg, args.run_dir, overwrite=args.overwrite, quiet=args.quiet)
     return 0
 
 
@@ -176,6 +200,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                     if args.game:
                         raise ValueError(f"the {name} opponent cannot play {task}")
                     continue
+            elif not Path(name).exists():
+                raise ValueError(
+                    f"unknown opponent {name!r}; use {', '.join(available_players())} or the "
+                    "path of a run folder"
+                )
             else:
                 other = load_policy(name, device)
                 opponent = PolicyPlayer(other.net, other.task(task), name=f"run:{Path(name).name}")
@@ -210,8 +239,20 @@ def _cmd_bench_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
-    from rltransfer.config import make_train_config
-    from rltransfer.experiment import run_transfer
+    from rltransfer.config import ConfigError, make_train_config
+    from rltransfer.experiment import resume_transfer, run_transfer
+
+    if args.resume:
+        fixed = [o for o in ("source", "to", "name", "overwrite") if getattr(args, o)]
+        if fixed:
+            raise ConfigError(
+                "--resume continues an experiment with its own settings; leave out "
+                + ", ".join("--from" if o == "source" else f"--{o}" for o in fixed)
+            )
+        resume_transfer(args.resume, quiet=args.quiet)
+        return 0
+    if not (args.source and args.to):
+        raise ConfigError("give --from RUN and --to GAME (or --resume EXPERIMENT)")
 
     preset = make_train_config(agent=args.agent, overrides=args.set).transfer
     given = {
@@ -283,7 +324,7 @@ def _add_baseline(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     q.add_argument("--name", help="run name (default sb3_<task>_<time>)")
     q.add_argument("--run-dir", default="runs", help="folder for runs (default runs)")
     q.add_argument("--device", default="cpu", help="SB3's device (default cpu)")
-    q.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    q.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads (default 1)")
     q.add_argument("--overwrite", action="store_true", help="replace a run of the same name")
     q.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     q.set_defaults(fn=_cmd_baseline_sb3)
@@ -319,10 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="multitask self-play PPO on a suite of games")
-    p.add_argument(
-        "--suite", default="classic", help="suite name in envs/ or a .toml path (default classic)"
-    )
-    p.add_argument("--agent", default="ppo_small", help="agent preset in agents/ or a .toml path")
+    p.add_argument("--suite", help="suite name in envs/ or a .toml path (default classic)")
+    p.add_argument("--agent", help="agent preset in agents/ or a .toml path (default ppo_small)")
     p.add_argument(
         "--steps", type=int, help="learner decisions to train for (default: the preset's)"
     )
@@ -330,7 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="run name (default: <suite>_<agent>_<time>)")
     p.add_argument("--run-dir", default="runs", help="folder for runs (default runs)")
     p.add_argument("--seed", type=int, help="random seed (default: the preset's)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: the preset's, 1)")
+    p.add_argument(
+        "--threads", type=_positive_int, help="torch CPU threads (default: the preset's, 1)"
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -338,7 +379,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECTION.KEY=VALUE",
         help="override a preset value, e.g. --set ppo.learning_rate=3e-4 (repeatable)",
     )
-    p.add_argument("--resume", metavar="RUN", help="continue runs/<name> from its last checkpoint")
+    p.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue runs/<name> from its last checkpoint (--steps extends it; --device, "
+        "--threads and optimiser or evaluation --set values may change)",
+    )
     p.add_argument(
         "--overwrite", action="store_true", help="replace an existing run of the same name"
     )
@@ -346,8 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_cmd_train)
 
     p = sub.add_parser("transfer", help="carry a run's trunk to a new game; compare with scratch")
-    p.add_argument("--from", dest="source", required=True, metavar="RUN", help="the source run")
-    p.add_argument("--to", required=True, metavar="GAME[:k=v,...]", help="e.g. othello:size=8")
+    p.add_argument("--from", dest="source", metavar="RUN", help="the source run")
+    p.add_argument("--to", metavar="GAME[:k=v,...]", help="e.g. othello:size=8")
+    p.add_argument(
+        "--resume", metavar="EXPERIMENT", help="continue an interrupted transfer experiment"
+    )
     p.add_argument("--mode", choices=["finetune", "freeze", "gradual"], help="default: preset's")
     p.add_argument("--unfreeze-after", type=int, metavar="ITERS", help="gradual: frozen iterations")
     p.add_argument("--trunk-lr-scale", type=float, metavar="X", help="trunk learning-rate factor")
@@ -396,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=_positive_int, default=1)
     p.set_defaults(fn=_cmd_eval)
 
     _add_baseline(sub)
@@ -441,10 +490,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="X,X",
         help="num_envs_scale values: boards per game = the suite's num_envs x this (default 1)",
     )
+    p.add_argument("--device", choices=["cpu", "cuda", "all"], default="cpu", help="default: cpu")
     p.add_argument(
-        "--device", choices=["cpu", "cuda", "all"], default="cpu", help="default: cpu"
+        "--iterations", type=_positive_int, default=3, help="timed iterations (default 3)"
     )
-    p.add_argument("--iterations", type=int, default=3, help="timed iterations (default 3)")
     p.add_argument("--warmup", type=int, default=1, help="untimed iterations first (default 1)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     _add_bench_options(p)
@@ -457,15 +506,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rltransfer.config import ConfigError
 
     args = build_parser().parse_args(argv)
+    where = f"rltransfer {args.command}"
     try:
         return int(args.fn(args))
     except (ConfigError, CheckpointError, FileNotFoundError, KeyError, ValueError) as e:
         # user-facing mistakes (unknown game, bad spec, missing file): one clear line
-        print(f"rltransfer {args.command}: error: {e.args[0] if e.args else e}", file=sys.stderr)
+        print(f"{where}: error: {_one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        from rltransfer.training import TrainingError, TrainingInterrupted
+
+        if isinstance(e, TrainingInterrupted):
+            print(str(e), file=sys.stderr)
+            return e.exit_code
+        if isinstance(e, TrainingError):
+            print(f"{where}: {e}", file=sys.stderr)
+            return 1
+        message = _environment_error(e)
+        if message is None:
+            raise  # a bug: keep the traceback
+        print(f"{where}: error: {message}", file=sys.stderr)
+        return 1
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e.args[0]) if e.args else str(e)
+    if isinstance(e, FileNotFoundError) and e.filename:
+        text = f"no such file or folder: {e.filename}"
+    return text
+
+
+def _environment_error(e: BaseException) -> str | None:
+    """A one-line message for what the machine refused (disk, permissions, memory)."""
+    if isinstance(e, OSError):
+        where = f": {e.filename}" if e.filename else ""
+        return f"{e.strerror or e}{where}"
+    if isinstance(e, (MemoryError, torch.OutOfMemoryError)) or (
+        isinstance(e, RuntimeError) and "can't allocate memory" in str(e)
+    ):
+        return (
+            "out of memory; use fewer boards (train.num_envs_scale, num_envs) or a smaller network"
+        )
+    return None
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from collections.abc import Mapping
 
 import torch
@@ -39,7 +40,7 @@ from torch import Tensor
 
 from rltransfer.games.core import Game, State
 from rltransfer.opponents import Player, make_player, plays, split_boards
-from rltransfer.policy import PolicyNet
+from rltransfer.policy import PolicyNet, check_int
 
 OPPONENT_KINDS = ("self", "snapshot", "random", "greedy", "perfect")
 _SCRIPTED = ("random", "greedy", "perfect")
@@ -60,8 +61,10 @@ class SelfPlayConfig:
 
     def __post_init__(self) -> None:
         fractions = [getattr(self, k) for k in OPPONENT_KINDS]
-        if any(f < 0 for f in fractions) or sum(fractions) <= 0:
+        if any(not math.isfinite(f) or f < 0 for f in fractions) or sum(fractions) <= 0:
             raise ValueError(f"opponent mix must be non-negative and not all zero, got {fractions}")
+        check_int("selfplay.snapshot_interval", self.snapshot_interval, 1)
+        check_int("selfplay.pool_size", self.pool_size, 1, 1024)
 
     def split(self, n: int, game: Game | None = None) -> dict[str, slice]:
         """Board index ranges per opponent kind; sizes follow the mix, summing to ``n``.

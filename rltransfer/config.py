@@ -9,10 +9,15 @@ run silently wrong.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import tomli_w
+import torch
 
 from rltransfer.games import game_class, make
 from rltransfer.games.core import Game
@@ -26,6 +31,9 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 class ConfigError(ValueError):
     """A spec or config value that cannot be used; the message names the file and key."""
+
+
+TASK_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +53,13 @@ class GameSpec:
         if not self.name:
             # "pettingzoo:go_v5" + board_size=9 -> "go_v5_board_size9" (no ':' in tags, paths)
             suffix = "".join(f"_{k}{v}" for k, v in sorted(self.options.items()))
-            object.__setattr__(self, "name", self.id.rpartition(":")[2] + suffix)
+            derived = re.sub(r"[^A-Za-z0-9_-]", "_", self.id.rpartition(":")[2] + suffix)
+            object.__setattr__(self, "name", derived)
+        if not isinstance(self.name, str) or not TASK_NAME.fullmatch(self.name):
+            raise ValueError(
+                f"game name {self.name!r} is not allowed: use 1-64 letters, digits, '_' or '-' "
+                "(it names the game's heads, TensorBoard tags and files)"
+            )
         object.__setattr__(self, "options", dict(self.options))
 
     def steps(self, default: int) -> int:
@@ -78,6 +92,10 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a TOML text file (not UTF-8: {e.reason})") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read it ({e.strerror or e})") from None
 
 
 def check_keys(table: Mapping[str, Any], valid: set[str], where: str) -> None:
@@ -91,21 +109,33 @@ def _game_spec(raw: Mapping[str, Any], where: str) -> GameSpec:
     check_keys(raw, {f.name for f in dataclasses.fields(GameSpec)}, where)
     if "id" not in raw:
         raise ConfigError(f"{where}: missing key 'id' (the game id, e.g. 'connect_four')")
+    if not isinstance(raw["id"], str):
+        raise ConfigError(f"{where}: id must be a string (a game id), got {raw['id']!r}")
+    if not isinstance(raw.get("options", {}), Mapping):
+        raise ConfigError(f"{where}: options must be a table, got {raw['options']!r}")
     try:
         spec = GameSpec(**raw)
         game_class(spec.id)
         spec.make()  # validates the options against the game
     except (KeyError, ValueError, TypeError) as e:
         raise ConfigError(f"{where}: {e.args[0] if e.args else e}") from None
-    if not isinstance(spec.num_envs, int) or spec.num_envs < 1:
+    if not _is_int(spec.num_envs) or spec.num_envs < 1:
         raise ConfigError(f"{where}: num_envs must be a positive integer, got {spec.num_envs!r}")
-    if not isinstance(spec.weight, (int, float)) or spec.weight < 0:
+    if not _is_number(spec.weight) or spec.weight < 0:
         raise ConfigError(f"{where}: weight must be a number >= 0, got {spec.weight!r}")
-    if not isinstance(spec.num_steps, int) or spec.num_steps < 0:
+    if not _is_int(spec.num_steps) or spec.num_steps < 0:
         raise ConfigError(
             f"{where}: num_steps must be an integer >= 0 (0: ppo.num_steps), got {spec.num_steps!r}"
         )
     return spec
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def load_suite(name_or_path: str | Path) -> SuiteSpec:
@@ -137,6 +167,10 @@ class TrainSettings:
     final_eval_games: int = 1000  # games per game and opponent at the end
     eval_opponents: tuple[str, ...] = ("random", "greedy")
     checkpoint_interval: int = 10  # iterations between checkpoints
+    keep_checkpoints: int = 3  # the last checkpoints kept in checkpoints/ (>= 1)
+    # also keep the first checkpoint of every this many iterations (0: none); ladders and
+    # later analysis read them
+    milestone_interval: int = 100
     seed: int = 1
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 1  # torch intra-op threads on the CPU (1 is fastest on 2 cores)
@@ -150,6 +184,40 @@ class TrainSettings:
                 f"train.eval_opponents: unknown opponent(s) {unknown}; valid opponents: "
                 f"{', '.join(available_players())}"
             )
+        for name, lo in _TRAIN_MINIMA.items():
+            value = getattr(self, name)
+            if not _is_int(value) or value < lo:
+                raise ValueError(f"train.{name} must be an integer >= {lo}, got {value!r}")
+        if not _is_number(self.num_envs_scale) or self.num_envs_scale <= 0:
+            raise ValueError(
+                f"train.num_envs_scale must be a finite number > 0, got {self.num_envs_scale!r}"
+            )
+        if self.threads > 4096:
+            raise ValueError(f"train.threads must be at most 4096, got {self.threads}")
+        check_device(self.device)
+
+
+_TRAIN_MINIMA = {
+    "total_steps": 1,
+    "eval_interval": 1,
+    "eval_games": 1,
+    "final_eval_games": 1,
+    "checkpoint_interval": 1,
+    "keep_checkpoints": 1,
+    "milestone_interval": 0,
+    "threads": 1,
+}
+
+
+def check_device(name: str) -> None:
+    """Raise ``ValueError`` unless ``name`` is ``auto``, ``cpu``, ``cuda`` or ``cuda:N``
+    (or another device type torch knows, such as ``mps``)."""
+    if name == "auto":
+        return
+    try:
+        torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
 
 
 TRANSFER_MODES = ("finetune", "freeze", "gradual")
@@ -248,6 +316,8 @@ def _build_section(cls: type, table: Mapping[str, Any], where: str) -> Any:
         expected = (
             type(default) if default is not None and default is not dataclasses.MISSING else None
         )
+        if expected in (int, float) and isinstance(value, bool):
+            raise ConfigError(f"{where}: {key} must be a number, got {value!r}")
         if expected is not None and not isinstance(value, expected):
             raise ConfigError(f"{where}: {key} must be {expected.__name__}, got {value!r}")
         values[key] = value
@@ -299,6 +369,54 @@ def make_train_config(
     return TrainConfig(suite=suite_spec, agent=path.stem, name=name, **built)
 
 
+#: What ``train --resume`` may change: settings that no saved state depends on. The rest
+#: (network, suite, boards, rollout length, self-play mix, seed, transfer) shape the saved
+#: weights, boards in flight or optimiser state, so changing them needs a new run.
+RESUMABLE: dict[str, tuple[str, ...]] = {
+    "train": (
+        "total_steps", "device", "threads", "eval_interval", "eval_games", "final_eval_games",
+        "eval_opponents", "checkpoint_interval", "keep_checkpoints", "milestone_interval",
+    ),
+    "ppo": (
+        "learning_rate", "anneal_lr", "update_epochs", "num_minibatches", "clip_coef",
+        "clip_vloss", "ent_coef", "vf_coef", "max_grad_norm", "target_kl",
+    ),
+}  # fmt: skip
+
+
+def resume_config(
+    cfg: TrainConfig, overrides: list[str] | tuple[str, ...] = (), **train: Any
+) -> tuple[TrainConfig, dict[str, tuple[Any, Any]]]:
+    """``cfg`` with the changes a resume asks for (``--set`` items and ``train`` settings
+    such as ``total_steps``, ``device``, ``threads``; ``None`` means unchanged).
+
+    Returns the new config and ``{"section.key": (old, new)}`` for what changed. A key a
+    resume may not change raises :class:`ConfigError` naming the ones it may.
+    """
+    tables = {sec: dataclasses.asdict(getattr(cfg, sec)) for sec in RESUMABLE}
+    items = [parse_override(o) for o in overrides]
+    items += [("train", k, v) for k, v in train.items() if v is not None]
+    for section, key, value in items:
+        if key not in RESUMABLE.get(section, ()):
+            allowed = ", ".join(f"{sec}.{k}" for sec, keys in RESUMABLE.items() for k in keys)
+            raise ConfigError(
+                f"--resume cannot change {section}.{key}: the saved run depends on it (start a "
+                f"new run, or transfer from this one, to change it). A resume may change: "
+                f"{allowed}"
+            )
+        tables[section][key] = value
+    sections = _section_types()
+    built = {sec: _build_section(sections[sec], tables[sec], f"--resume [{sec}]") for sec in tables}
+    new = dataclasses.replace(cfg, **built)
+    changed = {}
+    for sec in tables:
+        before, after = dataclasses.asdict(getattr(cfg, sec)), dataclasses.asdict(built[sec])
+        changed.update(
+            {f"{sec}.{k}": (before[k], after[k]) for k in after if before[k] != after[k]}
+        )
+    return new, changed
+
+
 def load_run_config(path: Path) -> TrainConfig:
     """Read a run's resolved ``config.toml`` back (for ``--resume`` and ``eval``)."""
     raw = read_toml(path)
@@ -317,40 +435,14 @@ def load_run_config(path: Path) -> TrainConfig:
 
 
 def dump_toml(data: Mapping[str, Any]) -> str:
-    """A small TOML writer for configs: scalars, lists of scalars, tables, arrays of tables."""
-    lines: list[str] = []
-    _dump_table(data, "", lines)
-    return "\n".join(lines).lstrip("\n") + "\n"
+    """Configs as TOML (tomli-w, which escapes every string correctly); ``None`` values are
+    left out, as TOML has no null and a missing key means the default."""
+    return tomli_w.dumps(_drop_none(data))
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v) if not (isinstance(v, float) and v != v) else "nan"
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+def _drop_none(v: Any) -> Any:
     if isinstance(v, Mapping):
-        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
-    if v is None:
-        raise ConfigError("TOML has no null; leave the key out instead")
-    raise ConfigError(f"cannot write {v!r} to TOML")
-
-
-def _dump_table(data: Mapping[str, Any], prefix: str, lines: list[str]) -> None:
-    def is_table_list(v: Any) -> bool:
-        return isinstance(v, list) and bool(v) and all(isinstance(x, Mapping) for x in v)
-
-    for k, v in data.items():
-        if v is not None and not isinstance(v, Mapping) and not is_table_list(v):
-            lines.append(f"{k} = {_toml_value(v)}")
-    for k, v in data.items():
-        if isinstance(v, Mapping):
-            lines.append(f"\n[{prefix}{k}]")
-            _dump_table(v, f"{prefix}{k}.", lines)
-        elif is_table_list(v):
-            for item in v:
-                lines.append(f"\n[[{prefix}{k}]]")
-                _dump_table(item, f"{prefix}{k}.", lines)
+        return {str(k): _drop_none(x) for k, x in v.items() if x is not None}
+    if isinstance(v, (list, tuple)):
+        return [_drop_none(x) for x in v]
+    return v

@@ -11,6 +11,7 @@ puts both arms on one chart, ``transfer.json``, ``transfer_report.md`` and a plo
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import statistics
@@ -18,10 +19,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rltransfer.config import ConfigError, GameSpec, SuiteSpec, TransferSettings, make_train_config
+from rltransfer.checkpoint import CheckpointError, checkpoint_dir, read_network
+from rltransfer.config import (
+    ConfigError,
+    GameSpec,
+    SuiteSpec,
+    TrainConfig,
+    TransferSettings,
+    dump_toml,
+    load_run_config,
+    make_train_config,
+)
 from rltransfer.games import parse_game_spec
 from rltransfer.metrics import RunLogger, transfer_tag
-from rltransfer.training import prepare_run_dir, train
+from rltransfer.rundir import RunFolder, check_new_run, claim_run, open_run, write_text_atomic
+from rltransfer.training import TrainingInterrupted, build_session, resume, train
 from rltransfer.transfer import (
     Curve,
     area_ratio,
@@ -33,6 +45,10 @@ from rltransfer.transfer import (
 
 METRICS = ("jumpstart", "asymptotic_gain", "time_to_threshold_ratio", "area_ratio")
 MIN_EVALUATIONS = 20
+
+
+MANIFEST = "experiment.json"
+BASE_CONFIG = "experiment.toml"
 
 
 def run_transfer(
@@ -56,8 +72,15 @@ def run_transfer(
     ``settings`` defaults to the agent preset's ``[transfer]`` table. ``scratch_from``
     reuses the scratch arm of an earlier experiment on the same target (same budget and
     seeds, checked) instead of training it again, e.g. to compare several modes.
+
+    Everything is checked before the experiment folder is created; the folder then gets a
+    manifest (``experiment.json``: the source's absolute path and checksum, the arms and
+    seeds; ``experiment.toml``: the resolved config), so an interrupted experiment
+    continues with :func:`resume_transfer` (``rltransfer transfer --resume``).
     """
     game_id, options = parse_game_spec(target)
+    if not isinstance(num_envs, int) or num_envs < 1:
+        raise ConfigError(f"--num-envs must be >= 1 (boards of the target game), got {num_envs}")
     spec = GameSpec(id=game_id, options=options, num_envs=num_envs)
     spec.make()  # unknown games and options fail here, before any training
     suite = SuiteSpec(name=f"target_{spec.name}", games=(spec,))
@@ -67,41 +90,120 @@ def run_transfer(
     settings = settings or base.transfer
     if not Path(source).exists():
         raise ConfigError(f"source run {source} does not exist")
+    source_ckpt = checkpoint_dir(source)
     iterations = math.ceil(base.train.total_steps / (spec.num_envs * base.ppo.num_steps))
     interval = max(1, iterations // MIN_EVALUATIONS)  # at least 20 evaluations per budget
-    train_settings = dataclasses.replace(base.train, eval_interval=interval)
-    root = prepare_run_dir(run_dir, name or f"transfer_{spec.name}_{settings.mode}", overwrite)
+    base = dataclasses.replace(
+        base,
+        train=dataclasses.replace(base.train, eval_interval=interval),
+        transfer=dataclasses.replace(settings, source=str(Path(source).resolve())),
+    )
     arms = ["transfer"] + (["scratch"] if settings.baseline == "scratch" else [])
+    manifest: dict[str, Any] = {
+        "source": str(Path(source).resolve()),
+        "source_sha256": _file_sha256(source_ckpt / "model.safetensors"),
+        "target": spec.name,
+        "arms": arms,
+        "seeds": settings.seeds,
+        "scratch_from": str(Path(scratch_from).resolve()) if scratch_from is not None else None,
+    }
+    if manifest["scratch_from"] is not None and "scratch" in arms:
+        _reuse_scratch(Path(scratch_from or ""), spec.name, settings, base.train.total_steps)
+    root_name = name or f"transfer_{spec.name}_{settings.mode}"
+    root = check_new_run(run_dir, root_name, overwrite)
+    for arm in arms:  # a source that cannot give this target fails here, not mid-way
+        build_session(_arm_config(base, arm, 0), root / f"{arm}_seed0")
+    with claim_run(run_dir, root_name, overwrite) as folder:
+        write_text_atomic(root / BASE_CONFIG, dump_toml(base.sections()))
+        write_text_atomic(root / MANIFEST, json.dumps(manifest, indent=1))
+        return _run_experiment(folder, base, manifest, quiet)
+
+
+def resume_transfer(root: str | Path, *, quiet: bool = False) -> Path:
+    """Continue an interrupted transfer experiment: finished arms are kept, the
+    interrupted one resumes from its checkpoint, the rest train; then the report."""
+    root = Path(root)
+    if not (root / MANIFEST).is_file():
+        raise ConfigError(f"{root} is not a transfer experiment (no {MANIFEST})")
+    try:
+        manifest = json.loads((root / MANIFEST).read_text())
+        base = load_run_config(root / BASE_CONFIG)
+        source = Path(manifest["source"])
+        expected = manifest["source_sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{root}/{MANIFEST}: unreadable experiment manifest ({e})") from None
+    try:
+        now = _file_sha256(checkpoint_dir(source) / "model.safetensors")
+    except CheckpointError:
+        raise ConfigError(f"the source run {source} of {root} is gone") from None
+    if now != expected:
+        raise ConfigError(
+            f"the source run {source} has another checkpoint than when {root} started (its "
+            "weights changed); the remaining transfer arms would start from other weights"
+        )
+    with open_run(root) as folder:
+        return _run_experiment(folder, base, manifest, quiet)
+
+
+def _arm_config(base: TrainConfig, arm: str, k: int) -> TrainConfig:
+    """The config of one arm and seed: the transfer arm records the source's network."""
+    transfer = base.transfer if arm == "transfer" else dataclasses.replace(base.transfer, source="")
+    net = read_network(checkpoint_dir(transfer.source)).net if transfer.source else base.net
+    return dataclasses.replace(
+        base,
+        name=f"{arm}_seed{k}",
+        net=net,
+        transfer=transfer,
+        train=dataclasses.replace(base.train, seed=base.train.seed + k),
+    )
+
+
+def _run_experiment(
+    folder: RunFolder, base: TrainConfig, manifest: dict[str, Any], quiet: bool
+) -> Path:
+    """Train (or resume, or keep) every arm and seed, then write the report."""
+    root, settings, task = folder.path, base.transfer, manifest["target"]
+    arms = list(manifest["arms"])
     curves: dict[str, list[Curve]] = {arm: [] for arm in arms}
+    scratch_from = manifest.get("scratch_from")
     if scratch_from is not None and "scratch" in arms:
         curves["scratch"] = _reuse_scratch(
-            Path(scratch_from), spec.name, settings, base.train.total_steps
+            Path(scratch_from), task, settings, base.train.total_steps
         )
         arms.remove("scratch")
-    for k in range(settings.seeds):
+    for k in range(int(manifest["seeds"])):
         for arm in arms:
-            arm_settings = dataclasses.replace(
-                settings, source=str(source) if arm == "transfer" else ""
-            )
-            cfg = dataclasses.replace(
-                base,
-                name=f"{arm}_seed{k}",
-                transfer=arm_settings,
-                train=dataclasses.replace(train_settings, seed=base.train.seed + k),
-            )
-            path = train(cfg, root, quiet=quiet)
-            curves[arm].append(read_curve(path, spec.name, settings.opponent))
-    report = transfer_report(curves, settings, spec.name, str(source))
+            path = root / f"{arm}_seed{k}"
+            try:
+                if (path / "eval.json").is_file():
+                    pass  # finished before an interruption
+                elif (path / "config.toml").is_file():
+                    resume(path, quiet=quiet)
+                else:
+                    train(_arm_config(base, arm, k), root, quiet=quiet)
+            except TrainingInterrupted as e:
+                raise TrainingInterrupted(
+                    root, e.signum, e.step, f"rltransfer transfer --resume {root}"
+                ) from None
+            curves[arm].append(read_curve(path, task, settings.opponent))
+    report = transfer_report(curves, settings, task, manifest["source"])
     if scratch_from is not None:
-        report["scratch_from"] = str(scratch_from)
-    (root / "transfer.json").write_text(json.dumps(report, indent=1))
-    (root / "transfer_report.md").write_text(format_report(report))
-    plot_curves(curves, root / "transfer_curves.png", f"{spec.name}: score vs {settings.opponent}")
-    _log_summary(root, report, spec.name, settings.opponent)
+        report["scratch_from"] = scratch_from
+    write_text_atomic(root / "transfer.json", json.dumps(report, indent=1))
+    write_text_atomic(root / "transfer_report.md", format_report(report))
+    plot_curves(curves, root / "transfer_curves.png", f"{task}: score vs {settings.opponent}")
+    _log_summary(root, report, task, settings.opponent)
     if not quiet:
         print(format_report(report))
         print(f"Experiment saved in {root}. Look at it with:\n  tensorboard --logdir {root}")
     return root
+
+
+def _file_sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read it ({e.strerror})") from None
 
 
 def reanalyse(
@@ -114,7 +216,19 @@ def reanalyse(
     (or replaces it when nothing changes); returns the markdown report's path.
     """
     root = Path(root)
-    report = json.loads((root / "transfer.json").read_text())
+    try:
+        report = json.loads((root / "transfer.json").read_text())
+    except FileNotFoundError:
+        hint = (
+            f"; finish it with rltransfer transfer --resume {root}"
+            if (root / MANIFEST).is_file()
+            else ""
+        )
+        raise ConfigError(
+            f"{root} is not a finished transfer experiment (no transfer.json){hint}"
+        ) from None
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{root}/transfer.json: unreadable ({e})") from None
     settings = TransferSettings(**report["settings"])
     settings = dataclasses.replace(
         settings,
@@ -170,7 +284,10 @@ def _reuse_scratch(earlier: Path, task: str, settings: TransferSettings, steps: 
 
 def read_curve(run: Path, task: str, opponent: str) -> Curve:
     """(learner steps, score vs ``opponent``) at every evaluation of a run, from eval.json."""
-    history = json.loads((run / "eval.json").read_text())["history"]
+    try:
+        history = json.loads((run / "eval.json").read_text())["history"]
+    except (OSError, ValueError, KeyError) as e:
+        raise ConfigError(f"{run}/eval.json: no finished run's scores there ({e})") from None
     return [(int(h["global_step"]), float(h[task][opponent])) for h in history]
 
 

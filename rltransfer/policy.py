@@ -46,6 +46,38 @@ class NetConfig:
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"net.precision must be one of {PRECISIONS}, got {self.precision!r}")
+        for name, (lo, hi) in _NET_BOUNDS.items():
+            check_int(f"net.{name}", getattr(self, name), lo, hi)
+        if self.groups and self.channels % self.groups:
+            raise ValueError(
+                f"net.channels ({self.channels}) must be divisible by net.groups ({self.groups})"
+            )
+
+
+#: Allowed ranges of the network's sizes. They bound what a config or a checkpoint's
+#: ``meta.json`` (untrusted data) can make us allocate before anything is checked.
+_NET_BOUNDS = {
+    "channels": (1, 4096),
+    "blocks": (0, 256),
+    "policy_channels": (1, 1024),
+    "value_channels": (1, 1024),
+    "value_hidden": (1, 8192),
+    "groups": (0, 4096),
+}
+_TASK_BOUNDS = {
+    "num_planes": (1, 4096),
+    "height": (1, 256),
+    "width": (1, 256),
+    "num_actions": (1, 1 << 20),
+}
+
+
+def check_int(name: str, value: object, lo: int, hi: int | None = None) -> None:
+    """Raise ``ValueError`` unless ``value`` is an int (not a bool) in ``[lo, hi]``."""
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    if not ok or value < lo or (hi is not None and value > hi):  # type: ignore[operator]
+        allowed = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
 
 
 PRECISIONS = ("float32", "bfloat16")
@@ -69,6 +101,8 @@ class TaskShape:
     head: str = "conv"
 
     def __post_init__(self) -> None:
+        for name, (lo, hi) in _TASK_BOUNDS.items():
+            check_int(f"task {name}", getattr(self, name), lo, hi)
         if self.head not in HEAD_TYPES:
             raise ValueError(f"policy head type must be one of {HEAD_TYPES}, got {self.head!r}")
         if self.head == "conv":

@@ -15,6 +15,7 @@ In a multitask suite each game's minibatch gets its own ``ppo_loss`` (with that 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Literal
 
 import torch
@@ -50,17 +51,17 @@ class PPOConfig:
         if self.adv_norm not in ADV_NORMS:
             raise ValueError(f"ppo.adv_norm must be one of {ADV_NORMS}, got {self.adv_norm!r}")
         for name in ("num_steps", "update_epochs", "num_minibatches"):
-            if getattr(self, name) < 1:
+            if isinstance(getattr(self, name), bool) or getattr(self, name) < 1:
                 raise ValueError(f"ppo.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("gamma", "gae_lambda"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"ppo.{name} must lie in [0, 1], got {getattr(self, name)}")
         for name in ("learning_rate", "clip_coef", "max_grad_norm"):
-            if not getattr(self, name) > 0.0:
-                raise ValueError(f"ppo.{name} must be > 0, got {getattr(self, name)}")
+            if not 0.0 < getattr(self, name) < math.inf:
+                raise ValueError(f"ppo.{name} must be finite and > 0, got {getattr(self, name)}")
         for name in ("ent_coef", "vf_coef"):
-            if not getattr(self, name) >= 0.0:
-                raise ValueError(f"ppo.{name} must be >= 0, got {getattr(self, name)}")
+            if not 0.0 <= getattr(self, name) < math.inf:
+                raise ValueError(f"ppo.{name} must be finite and >= 0, got {getattr(self, name)}")
         if self.target_kl is not None and not self.target_kl > 0.0:
             raise ValueError(f"ppo.target_kl must be > 0 or unset, got {self.target_kl}")
 
@@ -159,18 +160,29 @@ def _check_same_shape(**tensors: Tensor) -> None:
         raise ValueError(f"ppo_loss needs 1-D tensors of one shape [B], got {shapes}")
 
 
-def linear_lr(cfg: PPOConfig, iteration: int, num_iterations: int) -> float:
+def linear_lr(
+    cfg: PPOConfig,
+    iteration: int,
+    num_iterations: int,
+    start: tuple[int, float] | None = None,
+) -> float:
     """The learning rate for ``iteration`` (1-based, as in CleanRL) of ``num_iterations``.
 
     With ``anneal_lr`` it decays linearly from ``learning_rate`` at iteration 1 towards 0
     (``learning_rate / num_iterations`` at the last iteration), "37 details" no. 4;
-    without it, it is constant.
+    without it, it is constant. ``start = (k, lr)`` restarts the decay after iteration
+    ``k`` at ``lr`` over the iterations left: a resumed run whose budget was extended (or
+    whose learning rate was changed) continues from the rate it had reached, instead of
+    jumping back up from near 0.
     """
     if not 1 <= iteration <= num_iterations:
         raise ValueError(f"iteration must lie in [1, {num_iterations}], got {iteration}")
     if not cfg.anneal_lr:
         return cfg.learning_rate
-    return cfg.learning_rate * (1.0 - (iteration - 1.0) / num_iterations)
+    done, lr = start or (0, cfg.learning_rate)
+    if not 0 <= done < iteration:
+        raise ValueError(f"the schedule restarts after iteration {done}, before {iteration}")
+    return lr * (1.0 - (iteration - 1.0 - done) / (num_iterations - done))
 
 
 def explained_variance(values: Tensor, returns: Tensor) -> float:

@@ -12,7 +12,6 @@ import copy
 import dataclasses
 import json
 import math
-import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -24,7 +23,9 @@ import torch
 from tqdm import tqdm
 
 from rltransfer.checkpoint import (
+    CheckpointError,
     checkpoint_dir,
+    clean_leftovers,
     load_into,
     load_meta,
     load_trainer,
@@ -32,7 +33,13 @@ from rltransfer.checkpoint import (
     save_checkpoint,
 )
 from rltransfer.collector import GameCollector, SnapshotPool
-from rltransfer.config import ConfigError, TrainConfig, dump_toml, load_run_config
+from rltransfer.config import (
+    ConfigError,
+    TrainConfig,
+    dump_toml,
+    load_run_config,
+    resume_config,
+)
 from rltransfer.evaluate import EvalResult, play_match
 from rltransfer.games.core import Game
 from rltransfer.metrics import RunLogger, game_tag, score_tag, win_rate_tag
@@ -40,6 +47,7 @@ from rltransfer.multitask import NonFiniteLossError, make_batch, ppo_update
 from rltransfer.opponents import PolicyPlayer, make_player, plays
 from rltransfer.policy import PolicyNet, TaskShape
 from rltransfer.ppo import linear_lr
+from rltransfer.rundir import RunFolder, check_new_run, claim_run, open_run, write_text_atomic
 from rltransfer.transfer import param_groups, set_trunk_frozen, transfer_net, trunk_frozen
 
 
@@ -47,11 +55,31 @@ class TrainingError(RuntimeError):
     """Training stopped on a problem the user must look at (the message says what)."""
 
 
+class TrainingInterrupted(Exception):
+    """Ctrl-C (SIGINT) or SIGTERM stopped a run after it finished its iteration and saved.
+
+    ``path`` is the run; ``rltransfer train --resume <path>`` continues it exactly.
+    ``exit_code`` is what a shell reports for that signal (130, 143).
+    """
+
+    def __init__(self, path: Path, signum: int, step: int, command: str = "") -> None:
+        self.path, self.signum, self.step = path, signum, step
+        self.exit_code = 128 + signum
+        self.command = command or f"rltransfer train --resume {path}"
+        name = signal.Signals(signum).name
+        super().__init__(
+            f"{name}: stopped at step {step:,} and saved. Continue with:\n  {self.command}"
+        )
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` -> CUDA when present, else the CPU; checks that a named CUDA device exists."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(
             f"device {name!r} asked for, but torch sees no CUDA device (use cpu or auto)"
@@ -76,6 +104,9 @@ class Session:
     iteration: int = 0
     global_step: int = 0
     eval_history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    #: where the learning-rate decay restarts, ``(iteration, rate)``; set when a resume
+    #: extends the budget or changes the rate (see :func:`rltransfer.ppo.linear_lr`)
+    lr_start: tuple[int, float] | None = None
 
     @property
     def steps_per_iteration(self) -> int:
@@ -84,6 +115,10 @@ class Session:
     @property
     def num_iterations(self) -> int:
         return max(1, math.ceil(self.cfg.train.total_steps / self.steps_per_iteration))
+
+    def learning_rate(self, iteration: int) -> float:
+        """The rate of 1-based ``iteration`` under this session's schedule."""
+        return linear_lr(self.cfg.ppo, iteration, self.num_iterations, self.lr_start)
 
 
 def build_session(cfg: TrainConfig, path: Path, net: PolicyNet | None = None) -> Session:
@@ -116,6 +151,13 @@ def build_session(cfg: TrainConfig, path: Path, net: PolicyNet | None = None) ->
         )
         for g in cfg.suite.games
     }
+    for name, c in collectors.items():
+        if c.num_envs * c.num_steps < cfg.ppo.num_minibatches:
+            raise ConfigError(
+                f"ppo.num_minibatches ({cfg.ppo.num_minibatches}) is larger than {name}'s batch "
+                f"({c.num_envs} boards x {c.num_steps} steps = {c.num_envs * c.num_steps}); "
+                "lower it or give the game more boards"
+            )
     return Session(
         cfg, path, device, games, net, optimizer, collectors, SnapshotPool(cfg.selfplay.pool_size),
         gen_collect, gen_update,
@@ -140,8 +182,15 @@ def save_session(s: Session) -> Path:
         "iteration": s.iteration,
         "global_step": s.global_step,
         "eval_history": json.dumps(s.eval_history),
+        "device": s.device.type,
     }
-    return save_checkpoint(s.path, s.net.state_dict(), meta, trainer)
+    if s.lr_start is not None:
+        trainer["lr_start"] = [s.lr_start[0], s.lr_start[1]]
+    t = s.cfg.train
+    return save_checkpoint(
+        s.path, s.net.state_dict(), meta, trainer,
+        keep=t.keep_checkpoints, milestone=t.milestone_interval,
+    )  # fmt: skip
 
 
 def restore_session(s: Session, ckpt: Path) -> None:
@@ -151,14 +200,21 @@ def restore_session(s: Session, ckpt: Path) -> None:
     t = load_trainer(ckpt)
     try:
         s.optimizer.load_state_dict(t["optimizer"])
-        s.gen_collect.set_state(t["gen_collect"])
-        s.gen_update.set_state(t["gen_update"])
+        if t.get("device", s.device.type) == s.device.type:
+            s.gen_collect.set_state(t["gen_collect"])
+            s.gen_update.set_state(t["gen_update"])
+        else:  # another device's generator state does not fit: reseed (not bit-exact)
+            reseed = s.cfg.train.seed + 1_000_003 * (int(t["iteration"]) + 1)
+            s.gen_collect.manual_seed(reseed)
+            s.gen_update.manual_seed(reseed + 1)
         for k, c in s.collectors.items():
             c.load_state_dict(t["collectors"][k])
         s.pool.weights = [{k: v.to(s.device) for k, v in w.items()} for w in t["pool"]]
         s.iteration, s.global_step = int(t["iteration"]), int(t["global_step"])
         s.eval_history = json.loads(t["eval_history"])
-    except (KeyError, ValueError, RuntimeError) as e:
+        if "lr_start" in t:
+            s.lr_start = (int(t["lr_start"][0]), float(t["lr_start"][1]))
+    except (KeyError, ValueError, RuntimeError, TypeError, IndexError) as e:
         raise ConfigError(f"{ckpt}/trainer.pt does not fit this run's config: {e}") from None
 
 
@@ -202,33 +258,41 @@ def _final_boards(s: Session, boards: int = 4) -> dict[str, list[torch.Tensor]]:
     return images
 
 
-# ---------------------------------------------------------------------------- Ctrl-C
+# ------------------------------------------------------------------- Ctrl-C, SIGTERM
 class _StopFlag:
     def __init__(self) -> None:
-        self.requested = False
+        self.signum: int | None = None
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
 
 
 @contextlib.contextmanager
 def _graceful_interrupt(quiet: bool) -> Iterator[_StopFlag]:
-    """First Ctrl-C: finish the iteration, save, stop. Second: abort at once."""
+    """First Ctrl-C or SIGTERM (what schedulers and ``docker stop`` send): finish the
+    iteration, save, stop. A second one: abort at once (the last checkpoint stays)."""
     flag = _StopFlag()
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if flag.requested:
             raise KeyboardInterrupt
-        flag.requested = True
+        flag.signum = signum
         if not quiet:
-            tqdm.write("Ctrl-C: finishing this iteration and saving (Ctrl-C again to abort)")
+            name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+            tqdm.write(f"{name}: finishing this iteration and saving (Ctrl-C again to abort)")
 
+    signals = [signal.SIGINT, signal.SIGTERM]
     try:
-        previous = signal.signal(signal.SIGINT, handler)
+        previous = {sig: signal.signal(sig, handler) for sig in signals}
     except ValueError:  # not the main thread: no handler, plain KeyboardInterrupt
         yield flag
         return
     try:
         yield flag
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 # ------------------------------------------------------------------------- iteration
@@ -258,7 +322,7 @@ def run_iteration(s: Session) -> Iteration:
         cfg.transfer.mode, s.iteration, cfg.transfer.unfreeze_after
     )
     set_trunk_frozen(s.net, frozen)
-    lr = linear_lr(cfg.ppo, s.iteration + 1, s.num_iterations)
+    lr = s.learning_rate(s.iteration + 1)
     for group in s.optimizer.param_groups:
         group["lr"] = lr * group.get("lr_scale", 1.0)
     snapshot = s.pool.sample(s.net, s.gen_collect)
@@ -293,19 +357,6 @@ def run_iteration(s: Session) -> Iteration:
 
 
 # ----------------------------------------------------------------------------- train
-def prepare_run_dir(run_dir: str | Path, name: str, overwrite: bool) -> Path:
-    path = Path(run_dir) / name
-    if path.exists() and any(path.iterdir()):
-        if not overwrite:
-            raise ConfigError(
-                f"run directory {path} already exists; continue it with --resume {path}, "
-                f"replace it with --overwrite, or choose another --name"
-            )
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def default_name(cfg: TrainConfig) -> str:
     return f"{cfg.suite.name}_{cfg.agent}_{time.strftime('%Y%m%d-%H%M%S')}"
 
@@ -316,30 +367,108 @@ def train(
     *,
     overwrite: bool = False,
     quiet: bool = False,
-    session: Session | None = None,
 ) -> Path:
     """Train ``config`` into ``run_dir/<name>``; returns the run's path.
 
-    ``session`` continues a restored session (see :func:`resume`).
+    Everything is built and checked before the folder is touched; ``overwrite`` replaces
+    an existing run only once the new one has saved its first checkpoint (see
+    :mod:`rltransfer.rundir`). Ctrl-C or SIGTERM finish the iteration, save and raise
+    :class:`TrainingInterrupted`; :func:`resume` continues the run.
     """
-    if session is None:
-        cfg = config if config.name else dataclasses.replace(config, name=default_name(config))
-        path = prepare_run_dir(run_dir, cfg.name, overwrite)
-        (path / "config.toml").write_text(dump_toml(cfg.sections()))
+    cfg = config if config.name else dataclasses.replace(config, name=default_name(config))
+    path = check_new_run(run_dir, cfg.name, overwrite)
+    session = build_session(cfg, path)
+    with claim_run(run_dir, cfg.name, overwrite) as folder:
+        write_text_atomic(path / "config.toml", dump_toml(cfg.sections()))
+        return _run(session, folder, quiet)
+
+
+def resume(
+    run_path: str | Path,
+    *,
+    quiet: bool = False,
+    overrides: list[str] | tuple[str, ...] = (),
+    total_steps: int | None = None,
+    device: str | None = None,
+    threads: int | None = None,
+) -> Path:
+    """Continue a run from its last checkpoint with its saved config.
+
+    ``overrides`` (``--set`` items), ``total_steps``, ``device`` and ``threads`` change the
+    settings a resume may change (:data:`rltransfer.config.RESUMABLE`); they are written
+    to the run's ``config.toml``. A larger ``total_steps`` extends a run, finished or not:
+    the annealed learning rate then decays from the rate it had reached to 0 over the new
+    remaining iterations (a new ``ppo.learning_rate`` restarts the decay from that rate).
+    On another device type the random generators are reseeded, so the continuation is
+    not bit-exact. A run interrupted before its first checkpoint starts from the beginning.
+    """
+    path = Path(run_path)
+    if (path / "experiment.json").is_file():
+        raise ConfigError(
+            f"{path} is a transfer experiment; continue it with rltransfer transfer --resume {path}"
+        )
+    if not (path / "config.toml").is_file():
+        raise ConfigError(f"{path} is not a run directory (no config.toml)")
+    saved = load_run_config(path / "config.toml")
+    cfg, changed = resume_config(
+        saved, overrides, total_steps=total_steps, device=device, threads=threads
+    )
+    with open_run(path) as folder:
+        clean_leftovers(path)
+        try:
+            ckpt: Path | None = checkpoint_dir(path)
+        except CheckpointError:
+            ckpt = None  # stopped before its first checkpoint: start it again
         session = build_session(cfg, path)
-    s, cfg = session, session.cfg
+        if ckpt is not None:
+            restore_session(session, ckpt)
+        if session.iteration >= session.num_iterations:
+            raise ConfigError(
+                f"{path} already finished its {cfg.train.total_steps:,} steps; give a larger "
+                f"--steps to extend it"
+            )
+        if {"train.total_steps", "ppo.learning_rate", "ppo.anneal_lr"} & set(changed):
+            # continue the decay from the rate the saved schedule had reached
+            old_total = math.ceil(saved.train.total_steps / session.steps_per_iteration)
+            at = min(session.iteration + 1, max(1, old_total))
+            reached = linear_lr(saved.ppo, at, max(1, old_total), session.lr_start)
+            restart = cfg.ppo.learning_rate if "ppo.learning_rate" in changed else reached
+            session.lr_start = (session.iteration, restart)
+        if changed:
+            write_text_atomic(path / "config.toml", dump_toml(cfg.sections()))
+            if not quiet:
+                for key, (old, new) in changed.items():
+                    print(f"resume: {key} {old!r} -> {new!r}")
+                if cfg.ppo.anneal_lr and session.lr_start is not None:
+                    print(
+                        f"resume: learning rate {session.lr_start[1]:.3g}, decaying to 0 by "
+                        f"step {session.num_iterations * session.steps_per_iteration:,}"
+                    )
+        return _run(session, folder, quiet)
+
+
+def _run(s: Session, folder: RunFolder, quiet: bool) -> Path:
+    """The training loop from wherever ``s`` stands, in ``folder`` (locked)."""
+    cfg = s.cfg
     torch.set_num_threads(cfg.train.threads)
     first = s.global_step == 0
-    # points logged after the checkpoint (at steps > global_step) are dropped on resume
-    logger = RunLogger(s.path, purge_step=None if first else s.global_step + 1)
-    if first:  # the untrained (or just transferred: zero-shot) policy is the curve's first point
-        logger.config_table(cfg.sections())
-        results = evaluate_session(s, cfg.train.eval_games, cfg.train.seed)
-        _log_eval(logger, 0, results)
-        s.eval_history.append({"global_step": 0, **_scores(results)})
-    bar = tqdm(total=s.num_iterations * s.steps_per_iteration, initial=s.global_step, unit="step",
-               disable=quiet, dynamic_ncols=True)  # fmt: skip
+    # points logged after the checkpoint (at steps > global_step) are dropped on resume;
+    # a run started again from the beginning drops everything an earlier attempt logged
+    logger = RunLogger(s.path, purge_step=0 if first else s.global_step + 1)
+    if not quiet:
+        print(
+            f"Training {', '.join(s.games)} on {s.device} into {s.path} "
+            f"({s.num_iterations * s.steps_per_iteration:,} steps)"
+        )
     with _graceful_interrupt(quiet) as stop, logger:
+        if first:  # the untrained (or just transferred: zero-shot) policy: the first point
+            s.eval_history = []
+            logger.config_table(cfg.sections())
+            results = evaluate_session(s, cfg.train.eval_games, cfg.train.seed)
+            _log_eval(logger, 0, results)
+            s.eval_history.append({"global_step": 0, **_scores(results)})
+        bar = tqdm(total=s.num_iterations * s.steps_per_iteration, initial=s.global_step,
+                   unit="step", disable=quiet, dynamic_ncols=True)  # fmt: skip
         while s.iteration < s.num_iterations:
             it = run_iteration(s)
             elapsed = it.collect_s + it.update_s
@@ -365,11 +494,10 @@ def train(
             bar.update(s.steps_per_iteration)
             if stop.requested or s.iteration % cfg.train.checkpoint_interval == 0:
                 save_session(s)
-            if stop.requested:
+                folder.commit()
+            if stop.signum is not None:
                 bar.close()
-                print(f"Stopped at step {s.global_step:,}. Continue with:")
-                print(f"  rltransfer train --resume {s.path}")
-                return s.path
+                raise TrainingInterrupted(s.path, stop.signum, s.global_step)
         bar.close()
         final = evaluate_session(s, cfg.train.final_eval_games, cfg.train.seed + 10**6)
         _write_eval(s, final)
@@ -378,28 +506,13 @@ def train(
         logger.hparams(_hparams(cfg), {game_tag(t, "score_vs_random"): r["random"].score
                                        for t, r in final.items() if "random" in r})  # fmt: skip
         save_session(s)
+        folder.commit()
     if not quiet:
         from rltransfer.evaluate import format_results
 
         print(format_results([r for per in final.values() for r in per.values()]))
         print(f"Run saved in {s.path}. Look at it with:\n  tensorboard --logdir {s.path.parent}")
     return s.path
-
-
-def resume(run_path: str | Path, *, quiet: bool = False) -> Path:
-    """Continue a run from its last checkpoint with its saved config."""
-    path = Path(run_path)
-    cfg = load_run_config(path / "config.toml") if (path / "config.toml").is_file() else None
-    if cfg is None:
-        raise ConfigError(f"{path} is not a run directory (no config.toml)")
-    ckpt = checkpoint_dir(path)
-    session = build_session(cfg, path)
-    restore_session(session, ckpt)
-    if session.iteration >= session.num_iterations:
-        raise ConfigError(
-            f"{path} already finished its {cfg.train.total_steps:,} steps; nothing to resume"
-        )
-    return train(cfg, path.parent, quiet=quiet, session=session)
 
 
 def _episode_scalars(task: str, stats: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -435,7 +548,7 @@ def _write_eval(s: Session, results: dict[str, dict[str, EvalResult]]) -> None:
         "games": {t: {o: r.to_dict() for o, r in per.items()} for t, per in results.items()},
         "history": s.eval_history,
     }
-    (s.path / "eval.json").write_text(json.dumps(data, indent=1))
+    write_text_atomic(s.path / "eval.json", json.dumps(data, indent=1))
 
 
 def _hparams(cfg: TrainConfig) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import pytest
 
 from rltransfer import multitask
 from rltransfer.config import TrainConfig, make_train_config
-from rltransfer.training import train
+from rltransfer.training import TrainingInterrupted, train
 
 SUITE = """
 name = "tiny"
@@ -74,4 +74,7 @@ def train_interrupted(
 
     with monkeypatch.context() as patch:
         patch.setattr("rltransfer.training.ppo_update", interrupting)
-        return train(cfg, run_dir, quiet=True)
+        with pytest.raises(TrainingInterrupted) as stopped:
+            train(cfg, run_dir, quiet=True)
+    assert stopped.value.exit_code == 130 and "--resume" in str(stopped.value)
+    return stopped.value.path

@@ -1,0 +1,206 @@
+"""Run folders: safe names, one writer at a time, and ``--overwrite`` that loses nothing.
+
+Every command that writes a run folder (``train``, ``transfer``, ``baseline sb3``) goes
+through here:
+
+* :func:`run_path` checks the name (one folder name of letters, digits, ``.``, ``_``,
+  ``-``; no leading dot) and that the folder, symlinks followed, lies inside ``--run-dir``.
+* :func:`claim_run` takes a new folder: ``mkdir`` without ``exist_ok`` (two starts of one
+  name cannot both win) and a lock. With ``overwrite`` the old run is renamed aside to a
+  hidden name no run can have (``.replaced-<name>-<random>``) once the new run's config
+  has been built and checked; :meth:`RunFolder.commit` deletes it after the new run's
+  first checkpoint, and :meth:`RunFolder.abandon` puts it back if the new run fails first.
+* :func:`open_run` locks an existing folder for ``--resume``.
+
+The lock is ``flock`` on ``<run>/.lock`` holding the writer's pid and host, so a second
+writer gets a message naming the holder; the kernel releases it when the process dies
+(``kill -9`` included). Readers (``eval``, ``load_policy``) never need it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import socket
+from pathlib import Path
+from types import TracebackType
+
+from rltransfer.config import ConfigError
+
+try:  # POSIX; on Windows runs are not locked
+    import fcntl
+except ImportError:  # pragma: no cover - Windows only
+    fcntl = None  # type: ignore[assignment]
+
+RUN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
+LOCK_FILE = ".lock"
+_ASIDE = ".replaced-"
+
+
+class RunBusyError(ConfigError):
+    """Another process is writing this run folder."""
+
+
+def check_run_name(name: str, what: str = "--name") -> str:
+    """``name`` if it is a plain folder name; a :class:`ConfigError` otherwise."""
+    if not isinstance(name, str) or not RUN_NAME.fullmatch(name):
+        raise ConfigError(
+            f"{what} {name!r}: a run name is one folder name of 1-128 letters, digits, '_', "
+            "'-' and '.', not starting with '.' (no '/', spaces or newlines), e.g. c4_long"
+        )
+    return name
+
+
+def run_path(run_dir: str | Path, name: str) -> Path:
+    """``run_dir/name`` after checking the name and that it stays inside ``run_dir``."""
+    check_run_name(name)
+    root = Path(run_dir)
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"--run-dir {root} is a file, not a folder")
+    path = root / name
+    if path.is_symlink() or not path.resolve().is_relative_to(root.resolve()):
+        raise ConfigError(f"run folder {path} is a symlink or lies outside {root}; not using it")
+    return path
+
+
+def check_new_run(run_dir: str | Path, name: str, overwrite: bool) -> Path:
+    """The path of a new run, checked without touching anything: the name, and that an
+    existing non-empty folder is only replaced with ``overwrite``."""
+    path = run_path(run_dir, name)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{path} is a file, not a run folder")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise ConfigError(
+            f"run directory {path} already exists; continue it with --resume {path}, "
+            f"replace it with --overwrite, or choose another --name"
+        )
+    return path
+
+
+class RunLock:
+    """An exclusive ``flock`` on ``<run>/.lock``, with the holder's pid and host in it."""
+
+    def __init__(self, run: Path) -> None:
+        self.run = run
+        self.fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        path = self.run / LOCK_FILE
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise ConfigError(f"cannot write to run folder {self.run}: {e.strerror}") from None
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise RunBusyError(
+                    f"run folder {self.run} is in use by another rltransfer process ({holder}); "
+                    "wait for it to finish or stop it first"
+                ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing drops the flock
+            self.fd = None
+
+
+class RunFolder:
+    """A run folder this process holds the lock of (a context manager that releases it)."""
+
+    def __init__(self, path: Path, lock: RunLock, aside: Path | None = None) -> None:
+        self.path = path
+        self.lock = lock
+        self.aside = aside  # the replaced run, kept until the new one has a checkpoint
+
+    def commit(self) -> None:
+        """The new run has its first checkpoint: delete the run it replaced."""
+        if self.aside is not None:
+            shutil.rmtree(self.aside, ignore_errors=True)
+            self.aside = None
+
+    def abandon(self) -> None:
+        """The new run failed before its first checkpoint: put the replaced run back."""
+        if self.aside is None:
+            return
+        shutil.rmtree(self.path, ignore_errors=True)
+        os.rename(self.aside, self.path)
+        self.aside = None
+
+    def release(self) -> None:
+        self.lock.release()
+
+    def __enter__(self) -> RunFolder:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.aside is not None:
+            # the replaced run goes once the new one has a checkpoint, else it comes back
+            if (self.path / "checkpoints" / "latest").exists():
+                self.commit()
+            elif kind is not None:
+                self.abandon()
+        self.release()
+
+
+def claim_run(run_dir: str | Path, name: str, overwrite: bool) -> RunFolder:
+    """Create and lock the folder of a new run (call once its config is fully checked).
+
+    An existing run is only replaced with ``overwrite``, and only when no process holds
+    it: it is renamed aside, and :meth:`RunFolder.commit` / ``abandon`` finish the swap.
+    """
+    path = check_new_run(run_dir, name, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    aside = None
+    if path.is_dir():
+        lock = RunLock(path).acquire()  # refuses while the old run is live
+        if any(p.name != LOCK_FILE for p in path.iterdir()):
+            aside = path.parent / f"{_ASIDE}{name}-{secrets.token_hex(4)}"
+            os.rename(path, aside)  # the lock moves with it; released below
+            lock.release()
+        else:
+            return RunFolder(path, lock)  # an empty folder: take it as it is
+    try:
+        path.mkdir()
+    except FileExistsError:
+        if aside is not None:
+            os.rename(aside, path)
+        raise ConfigError(
+            f"run directory {path} was just created by another process; choose another --name"
+        ) from None
+    return RunFolder(path, RunLock(path).acquire(), aside)
+
+
+def open_run(path: str | Path) -> RunFolder:
+    """Lock an existing run folder (``--resume``)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ConfigError(f"{path} is not a run directory")
+    return RunFolder(path, RunLock(path).acquire())
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``path`` through a temporary file and one rename (fsynced): a crash leaves
+    the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
