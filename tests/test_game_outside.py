@@ -19,7 +19,7 @@ from pettingzoo import AECEnv
 
 from rltransfer.config import GameSpec
 from rltransfer.evaluate import play_match
-from rltransfer.games import game_class, make, parse_game_spec
+from rltransfer.games import EnvOption, game_class, make, parse_game_spec, register_env
 from rltransfer.games.core import IllegalActionError
 from rltransfer.games.outside import OutsideEnvError, OutsideGame, StaleStateError
 from rltransfer.opponents import GreedyPlayer, RandomPlayer, winning_actions
@@ -238,6 +238,20 @@ def not_zero_sum() -> FakeEnv:
     return FakeEnv(end_rewards=(1.0, 1.0))
 
 
+# registered from code, as a user's script would: a file can only name them
+FAKES = {
+    "fake_v0": FakeEnv,
+    "fake_three_agents": three_agents,
+    "fake_flat_obs": flat_obs,
+    "fake_no_mask": no_mask,
+    "fake_repeats": repeats,
+    "fake_not_zero_sum": not_zero_sum,
+}
+for _name, _fn in FAKES.items():
+    register_env(_name, _fn)
+register_env("fake_options", FakeEnv, options={"agents": EnvOption(int, low=1, high=3)})
+
+
 def _play_out(game_id: str) -> None:
     game = make(game_id)
     state = game.init(1)
@@ -246,21 +260,33 @@ def _play_out(game_id: str) -> None:
 
 
 def test_envs_that_do_not_fit_are_named() -> None:
-    here = __name__
-    _play_out(f"pettingzoo:{here}.FakeEnv")  # the fake itself fits
+    _play_out("pettingzoo:fake_v0")  # the fake itself fits
     with pytest.raises(OutsideEnvError, match=r"two players; this env has 3 agents"):
-        make(f"pettingzoo:{here}.three_agents")
+        make("pettingzoo:fake_three_agents")
     with pytest.raises(OutsideEnvError, match=r"not a board: shape \(18,\), expected 3-D"):
-        make(f"pettingzoo:{here}.flat_obs")
+        make("pettingzoo:fake_flat_obs")
     with pytest.raises(OutsideEnvError, match=r"lacks \['action_mask'\]"):
-        make(f"pettingzoo:{here}.no_mask")
+        make("pettingzoo:fake_no_mask")
     with pytest.raises(OutsideEnvError, match=r"p0 moved and p0 is to move next.*alternate"):
-        _play_out(f"pettingzoo:{here}.repeats")
+        _play_out("pettingzoo:fake_repeats")
     with pytest.raises(OutsideEnvError, match="not zero-sum"):
-        _play_out(f"pettingzoo:{here}.not_zero_sum")
+        _play_out("pettingzoo:fake_not_zero_sum")
     with pytest.raises(KeyError, match=r"unknown PettingZoo env 'chess'.*chess_v6.*go_v5"):
         make("pettingzoo:chess")
-    with pytest.raises(ValueError, match=r"does not take the options \{'size': 9\}"):
+    with pytest.raises(ValueError, match=r"unknown option 'size'; valid options: board_size, komi"):
         make("pettingzoo:go_v5", size=9)
-    with pytest.raises(ValueError, match="max_moves must be an integer >= 0"):
+    with pytest.raises(ValueError, match=r"max_moves=-1 is not allowed: expected an int >= 0"):
         make("pettingzoo:go_v5", max_moves=-1)
+
+
+def test_registered_envs_take_their_declared_options_only() -> None:
+    game = make("pettingzoo:fake_options", agents=2)
+    assert isinstance(game, OutsideGame) and game.env_options == {"agents": 2}
+    with pytest.raises(OutsideEnvError, match="this env has 3 agents"):
+        make("pettingzoo:fake_options", agents=3)  # a declared option: reaches the env
+    with pytest.raises(ValueError, match=r"agents=4 is not allowed: expected an int in 1..3"):
+        make("pettingzoo:fake_options", agents=4)
+    with pytest.raises(ValueError, match=r"unknown option 'shape'; valid options: agents"):
+        make("pettingzoo:fake_options", shape=(9,))
+    with pytest.raises(ValueError, match=r"unknown option 'agents'; valid options: max_moves"):
+        make("pettingzoo:fake_v0", agents=2)  # registered without options: takes none

@@ -130,5 +130,18 @@ def test_suite_rejects_a_bad_num_steps(tmp_path: Path) -> None:
         load_suite(bad)
     wrong = tmp_path / "wrong.toml"
     wrong.write_text('[[games]]\nid = "pettingzoo:go_v5"\noptions = { size = 9 }\n')
-    with pytest.raises(ConfigError, match=r"wrong.toml.*does not take the options"):
+    with pytest.raises(ConfigError, match=r"wrong.toml.*unknown option 'size'; valid options"):
         load_suite(wrong)
+
+
+def test_suite_naming_an_import_path_runs_nothing(tmp_path: Path) -> None:
+    """A suite file is data: its game id names an env of the table, never a callable."""
+    marker = tmp_path / "pwned"
+    hostile = tmp_path / "hostile.toml"
+    hostile.write_text(
+        '[[games]]\nid = "pettingzoo:subprocess.check_call"\nname = "hostile"\n'
+        f"options = {{ args = 'touch {marker}', shell = true }}\n"
+    )
+    with pytest.raises(ConfigError, match=r"hostile.toml.*unknown PettingZoo env 'subprocess"):
+        load_suite(hostile)
+    assert not marker.exists()

@@ -59,22 +59,27 @@ def tiny_config(
 
 
 def train_interrupted(
-    cfg: TrainConfig, run_dir: Path, monkeypatch: pytest.MonkeyPatch, at: int = 2
+    cfg: TrainConfig,
+    run_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    at: int = 2,
+    signum: int = signal.SIGINT,
 ) -> Path:
-    """``train(cfg)`` with a Ctrl-C (SIGINT) in the middle of iteration ``at``'s update;
-    the run stops after that iteration, as a user's Ctrl-C stops it."""
+    """``train(cfg)`` with a Ctrl-C (SIGINT; or ``signum``, e.g. SIGTERM) in the middle of
+    iteration ``at``'s update; the run stops after that iteration, as a user's Ctrl-C or a
+    scheduler's SIGTERM stops it."""
     real_update = multitask.ppo_update
     calls = {"n": 0}
 
     def interrupting(*args: Any, **kwargs: Any) -> dict[str, float]:
         calls["n"] += 1
         if calls["n"] == at:
-            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signum)
         return real_update(*args, **kwargs)
 
     with monkeypatch.context() as patch:
         patch.setattr("rltransfer.training.ppo_update", interrupting)
         with pytest.raises(TrainingInterrupted) as stopped:
             train(cfg, run_dir, quiet=True)
-    assert stopped.value.exit_code == 130 and "--resume" in str(stopped.value)
+    assert stopped.value.exit_code == 128 + signum and "--resume" in str(stopped.value)
     return stopped.value.path

@@ -5,7 +5,11 @@
 >>> state = game.init(1024)
 
 PettingZoo two-player board envs are games too, stepped on the CPU (see
-``rltransfer.games.outside``): ``make("pettingzoo:go_v5", board_size=9)``.
+``rltransfer.games.outside``): ``make("pettingzoo:go_v5", board_size=9)``. Ids and options
+are data (they come from files), so they only ever name registered things: a game id is a
+key of the game registry or of the PettingZoo env table (:func:`available_envs`, grown from
+Python code by :func:`register_env`), and options are checked against each game's declared
+options, by type and range, before any constructor runs.
 """
 
 from __future__ import annotations
@@ -18,7 +22,14 @@ from rltransfer.games.gomoku import Gomoku
 from rltransfer.games.hex import Hex
 from rltransfer.games.othello import Othello
 from rltransfer.games.outside import PREFIX as OUTSIDE_PREFIX
-from rltransfer.games.outside import OutsideGame
+from rltransfer.games.outside import (
+    EnvOption,
+    KnownEnv,
+    OutsideGame,
+    available_envs,
+    env_options,
+    register_env,
+)
 from rltransfer.games.tic_tac_toe import TicTacToe
 
 _REGISTRY: dict[str, type[Game]] = {}
@@ -40,10 +51,11 @@ def available_games() -> list[str]:
 def game_class(game_id: str) -> type[Game]:
     """The class registered as ``game_id``, or a ``KeyError`` that lists the valid ids.
 
-    ``pettingzoo:<env>`` ids give :class:`~rltransfer.games.outside.OutsideGame` (the env
-    itself is found and checked by :func:`make`).
+    ``pettingzoo:<env>`` ids give :class:`~rltransfer.games.outside.OutsideGame` for a name
+    of :func:`available_envs` (a ``KeyError`` listing them otherwise; nothing is imported).
     """
     if game_id.startswith(OUTSIDE_PREFIX):
+        env_options(game_id[len(OUTSIDE_PREFIX) :])  # the name must be in the table
         return OutsideGame
     try:
         return _REGISTRY[game_id]
@@ -58,18 +70,27 @@ def make(game_id: str, **options: Any) -> Game:
 
     Every game also takes ``illegal_action="lose"|"raise"`` (see ``rltransfer.games.core``).
     Unknown ids, unknown options and values outside an option's range raise errors that
-    name the valid choices. ``make("pettingzoo:go_v5", board_size=9)`` wraps a PettingZoo
-    env; its options go to the env constructor (``max_moves`` is the adapter's time limit).
+    name the valid choices; every check runs before the game (or env) is constructed, and
+    a value must have the option's type (``size=6.0`` is refused). ``make("pettingzoo:go_v5",
+    board_size=9)`` wraps a PettingZoo env of :func:`available_envs`; its declared options go
+    to the env constructor (``max_moves`` is the adapter's time limit).
     """
+    if not isinstance(game_id, str):
+        raise TypeError(f"a game id is a str, got {type(game_id).__name__}")
     if game_id.startswith(OUTSIDE_PREFIX):
         return OutsideGame(game_id[len(OUTSIDE_PREFIX) :], **options)
     cls = game_class(game_id)
-    cls.validate_options(options)
-    return cls(**options)
+    return cls(**cls.validate_options(options))
 
 
 def describe_options(game_id: str) -> str:
     """One line per option of a game: name, default and allowed values."""
+    if game_id.startswith(OUTSIDE_PREFIX):
+        described = env_options(game_id[len(OUTSIDE_PREFIX) :]).items()
+        return "; ".join(
+            f"{name}={opt.default} (allowed: {opt.describe()}) {opt.help}".rstrip()
+            for name, opt in described
+        )
     cls = game_class(game_id)
     if not cls.options:
         return "(no options)"
@@ -113,15 +134,20 @@ for _cls in (TicTacToe, ConnectFour, Othello, Hex, Gomoku):
     register(_cls)
 
 __all__ = [
+    "EnvOption",
     "Game",
     "IllegalActionError",
+    "KnownEnv",
     "Option",
     "OutsideGame",
     "State",
+    "available_envs",
     "available_games",
     "describe_options",
+    "env_options",
     "game_class",
     "make",
     "parse_game_spec",
     "register",
+    "register_env",
 ]

@@ -52,8 +52,9 @@ class ConnectFourState(StonesState):
     """``mover`` and ``other`` bitboards in the layout of the module docstring."""
 
 
-class ConnectFour(Game):
+class ConnectFour(Game[ConnectFourState]):
     id = "connect_four"
+    state_type = ConnectFourState
     height, width = ROWS, COLS
     num_planes = 2
     num_actions = ROWS * COLS
@@ -80,28 +81,28 @@ class ConnectFour(Game):
         return ~occupied & _BOARD & ((occupied >> _W) | _BOTTOM)
 
     def _legal_mask(self, state: State) -> Tensor:
-        assert isinstance(state, ConnectFourState)
+        state = self._own(state)
         return bits_to_cells(self._landing(state), self._consts(state.device)[0])
 
     def _is_legal(self, state: State, action: Tensor) -> Tensor:
-        assert isinstance(state, ConnectFourState)
+        state = self._own(state)
         return ((self._landing(state) >> _action_bit(action)) & 1).bool()
 
     def _apply(self, state: State, action: Tensor) -> ConnectFourState:
-        assert isinstance(state, ConnectFourState)
+        state = self._own(state)
         placed = state.mover | (1 << _action_bit(action))
         return play(self, state, placed, _has_four(placed))
 
     def null_move(self, state: State) -> ConnectFourState:
-        assert isinstance(state, ConnectFourState)
+        state = self._own(state)
         return swap(state)
 
     def board(self, state: State) -> Tensor:
-        assert isinstance(state, ConnectFourState)
+        state = self._own(state)
         return stone_board(state, self._consts(state.device)[0], ROWS, COLS)
 
     def observe(self, state: State, player: Tensor | None = None) -> Tensor:
-        assert isinstance(state, ConnectFourState)
+        state = self._own(state)
         own, opp = state.mover, state.other
         if player is not None:
             mover_views = player == state.current_player
@@ -111,7 +112,7 @@ class ConnectFour(Game):
 
     def random_action(self, state: State, generator: torch.Generator | None = None) -> Tensor:
         """Uniform over legal cells = uniform over open columns, drawn with one table lookup."""
-        assert isinstance(state, ConnectFourState)
+        state = self._own(state)
         _, table = self._consts(state.device)
         open_cols = ~(state.mover | state.other) & _ROW  # top row empty <=> column open
         u = torch.randint(0, _DRAWS, open_cols.shape, generator=generator, device=state.device)
@@ -125,7 +126,7 @@ class ConnectFour(Game):
         A full column maps to its top cell, which is then illegal, so the usual rule
         (a move into a full column is illegal) carries over.
         """
-        assert isinstance(state, ConnectFourState)
+        state = self._own(state)
         column = column.to(torch.int64).clamp(0, COLS - 1)
         landing = (self._landing(state) >> column) & _COLUMN0  # 1 << 8r, or 0 if full
         # log2 of 2^(8r) is 8r up to rounding (CUDA's log2 is not exact: truncating

@@ -32,6 +32,14 @@ and the conformance checker can hold on to old states. The one exception is
 (``functional = False``, ``supports_lookahead = False``) and callers that need old states
 (lookahead players, exact resume) check those capabilities instead of the game's type.
 
+Input checks. The public methods check what a caller hands them, on the host and without
+a device sync: a state of another game is a ``TypeError`` naming both state types (each game
+names its state class in ``state_type``); actions must be integers, one per board (a list
+or a NumPy integer array is converted to a tensor on the state's device; floats, complex
+numbers and bools are refused); a ``where`` or ``done`` mask must have one entry per board;
+``init`` takes an int number of boards. Options are type-exact: an int option takes an int
+(a NumPy integer is converted), never a bool or a float such as ``6.0``.
+
 Two template methods serve partial moves without a special case per game:
 ``step(state, action, where=mask)`` moves only the boards in ``mask`` and returns every
 other board exactly as it was (its reward included), and ``reset_where(state, done)``
@@ -43,16 +51,24 @@ boards at all, so it overrides them.
 from __future__ import annotations
 
 import dataclasses
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Literal, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Generic, Literal, TypeAlias, TypeVar, cast
 
+import numpy as np
 import torch
 from torch import Tensor
 
 S = TypeVar("S", bound="State")
+#: The state class of one game (``Game[TicTacToeState]``), so that ``Game._own`` narrows.
+StateT = TypeVar("StateT", bound="State")
 
 IllegalActionMode = Literal["lose", "raise"]
+#: What ``Game.step`` takes as actions: [N] integers, as a tensor or on the host.
+Actions: TypeAlias = Tensor | Sequence[int] | np.ndarray
+#: What ``Game.step`` (``where``) and ``reset_where`` (``done``) take: [N] bools.
+BoardMask: TypeAlias = Tensor | Sequence[bool] | np.ndarray
 
 
 class IllegalActionError(ValueError):
@@ -128,13 +144,16 @@ class Option:
     help: str = ""
 
 
-class Game(ABC):
+class Game(ABC, Generic[StateT]):
     """Template for a batched two-player board game. See the module docstring."""
 
     #: The game's id in the registry. A class attribute for rltransfer's own games; an
     #: instance attribute where one class serves many games (``"pettingzoo:go_v5"``).
     id: str
     options: ClassVar[Mapping[str, Option]] = {}
+    #: The class of this game's states: the public methods refuse any other state with a
+    #: ``TypeError`` (see :meth:`_own`) instead of failing somewhere inside the rules.
+    state_type: ClassVar[type[State]] = State
 
     #: Board height and width; observation planes are ``[N, num_planes, height, width]``.
     height: int
@@ -155,29 +174,46 @@ class Game(ABC):
     supports_lookahead: bool = True
 
     @classmethod
-    def validate_options(cls, options: Mapping[str, Any]) -> None:
-        """Raise ``ValueError`` naming the valid choices for an unknown option or value."""
+    def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The options as plain Python values, after checking them; a ``ValueError`` naming
+        the game, the option and the allowed values for an unknown option or a bad value.
+
+        The check is type-exact (options come from files): a value must have the type of
+        the option's choices, so ``size=6.0`` or ``size=True`` is refused even though
+        ``6.0 == 6``; a NumPy scalar of the right kind is converted (``np.int64(6)`` -> 6).
+        ``illegal_action`` is passed through (``Game.__init__`` checks it).
+        """
+        checked: dict[str, Any] = {}
         for key, value in options.items():
             if key == "illegal_action":
+                checked[key] = value
                 continue
             if key not in cls.options:
                 valid = ", ".join(sorted(cls.options)) or "none"
                 raise ValueError(f"{cls.id}: unknown option {key!r}; valid options: {valid}")
             choices = cls.options[key].choices
-            if value not in choices or isinstance(value, bool) != isinstance(choices[0], bool):
-                shown = f"{choices[0]}..{choices[-1]}" if len(choices) > 4 else list(choices)
+            shown = f"{choices[0]}..{choices[-1]}" if len(choices) > 4 else list(choices)
+            try:
+                plain = plain_value(value, type(choices[0]))
+            except TypeError as e:
+                raise ValueError(
+                    f"{cls.id}: option {key}={value!r} is not allowed ({e}); choose {shown}"
+                ) from None
+            if plain not in choices:
                 raise ValueError(f"{cls.id}: option {key}={value!r} is not allowed; choose {shown}")
+            checked[key] = plain
+        return checked
 
     def _square_board(self, size: int) -> None:
         """Set up a ``size`` x ``size`` cell game (checked against the ``size`` option):
         ``size``, ``height``, ``width`` and the cell actions (+ the pass, if ``has_pass``)."""
-        self.validate_options({"size": size})
+        size = self.validate_options({"size": size})["size"]
         self.size = size
         self.height = self.width = size
         self.num_actions = size * size + int(self.has_pass)
 
     def __init__(self, *, illegal_action: IllegalActionMode = "lose") -> None:
-        if illegal_action not in ("lose", "raise"):
+        if not isinstance(illegal_action, str) or illegal_action not in ("lose", "raise"):
             raise ValueError(f"illegal_action must be 'lose' or 'raise', got {illegal_action!r}")
         self.illegal_action: IllegalActionMode = illegal_action
 
@@ -219,23 +255,27 @@ class Game(ABC):
         device: torch.device | str | None = None,
     ) -> State:
         """N boards at the start position on ``device`` (default: the generator's device)."""
-        if n < 1:
-            raise ValueError(f"number of boards must be >= 1, got {n}")
+        n = self._board_count(n)
         dev = torch.device(device) if device is not None else _generator_device(generator)
         return self._init(n, dev)
 
-    def step(self, state: State, action: Tensor, where: Tensor | None = None) -> State:
+    def step(self, state: State, action: Actions, where: BoardMask | None = None) -> State:
         """Play one action [N] on every board, or only where ``where`` [N] bool is true.
 
         Returns the new state (input unchanged). Boards outside ``where`` come back exactly
         as they were, ``reward`` included, so a step of some boards keeps the result of a
         game another ply just ended (the collector's opponent move relies on it); their
         actions are ignored (any integer will do).
+
+        ``action`` may also be a list or a NumPy array of integers (converted to a tensor on
+        the state's device). A state of another game, float, complex or bool actions and a
+        ``where`` of another shape than [N] raise errors that say what was expected.
         """
+        state = self._own(state)
         action = self._check_action(state, action)
         in_range = (action >= 0) & (action < self.num_actions)
         clamped = action.clamp(0, self.num_actions - 1)
-        selected = torch.ones_like(state.terminated) if where is None else where.to(torch.bool)
+        selected = self._selected(state, where)
         moving = selected & ~state.terminated
         legal = in_range & self._is_legal(state, clamped)
         if self.illegal_action == "raise":
@@ -257,7 +297,7 @@ class Game(ABC):
         )
 
     def reset_where(
-        self, state: State, done: Tensor, generator: torch.Generator | None = None
+        self, state: State, done: BoardMask, generator: torch.Generator | None = None
     ) -> State:
         """Boards where ``done`` [N] is true restart at the start position; others stay.
 
@@ -265,6 +305,8 @@ class Game(ABC):
         they are values, and the collector resets every step). ``generator`` serves games
         whose start is random or whose reset needs a seed.
         """
+        state = self._own(state)
+        done = self._check_mask(state, done, "done")
         key = (state.batch_size, state.device)
         # setdefault: subclasses written without calling Game.__init__ still work
         fresh: dict[tuple[int, torch.device], State] = self.__dict__.setdefault("_fresh", {})
@@ -274,6 +316,7 @@ class Game(ABC):
 
     def legal_mask(self, state: State) -> Tensor:
         """[N, A] bool; all ``True`` on finished boards (see module docstring)."""
+        state = self._own(state)
         return self._legal_mask(state) | state.terminated[:, None]
 
     def observe(self, state: State, player: Tensor | None = None) -> Tensor:
@@ -282,6 +325,7 @@ class Game(ABC):
         The default gives two planes, the viewer's stones and the opponent's stones.
         Policies always see the mover's view; other viewers serve multi-agent APIs.
         """
+        state = self._own(state)
         board = self.board(state)
         viewer = state.current_player if player is None else player
         me = (viewer + 1).view(-1, 1, 1).to(board.dtype)
@@ -352,16 +396,59 @@ class Game(ABC):
         """[N] ``reward`` (player 0's) where the player to move in ``state`` won on ``won``."""
         return won.to(torch.float32) * cls._mover_sign(state)
 
-    def _check_action(self, state: State, action: Tensor) -> Tensor:
-        """``action`` as int64 on the state's device, after checking its shape and dtype."""
+    def _own(self, state: State) -> StateT:
+        """``state``, typed as this game's state; a ``TypeError`` naming both state classes
+        when it belongs to another game (one ``isinstance``: no device work)."""
+        if not isinstance(state, self.state_type):
+            expected, got = self.state_type.__name__, type(state).__name__
+            raise TypeError(f"{self.id}: expected {article(expected)}, got {got}")
+        return cast(StateT, state)
+
+    def _board_count(self, n: Any) -> int:
+        """``n`` as a number of boards: an int >= 1 (a NumPy integer is converted)."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise TypeError(f"{self.id}: number of boards must be an int >= 1, got {n!r}")
+        if n < 1:
+            raise ValueError(f"{self.id}: number of boards must be an int >= 1, got {n!r}")
+        return int(n)
+
+    def _check_action(self, state: State, action: Actions) -> Tensor:
+        """``action`` as int64 on the state's device, after checking its type, shape and dtype.
+
+        A list or a NumPy array of integers is converted (a host copy, as the caller made
+        the actions on the host anyway); floats, complex numbers and bools are refused, as
+        a silent rounding or cast would play other moves than the caller meant.
+        """
+        what = f"{self.id}: actions must be a torch tensor of integers (or a list of ints)"
+        if not isinstance(action, Tensor):
+            action = _host_integers(action, what)
+        if action.dtype.is_floating_point or action.dtype.is_complex or action.dtype == torch.bool:
+            raise TypeError(f"{what}, got {action.dtype}")
         if action.shape != (state.batch_size,):
             raise ValueError(
                 f"{self.id}: action must have shape [{state.batch_size}] (one per board), "
                 f"got {list(action.shape)}"
             )
-        if action.dtype.is_floating_point or action.dtype == torch.bool:
-            raise TypeError(f"{self.id}: actions must be integers, got {action.dtype}")
         return action.to(device=state.device, dtype=torch.int64)
+
+    def _check_mask(self, state: State, mask: BoardMask, name: str) -> Tensor:
+        """``mask`` [N] as bool on the state's device; a ``ValueError`` naming the expected
+        and the given shape otherwise (a [1] mask would silently broadcast to every board).
+        Lists and NumPy arrays are converted; nonzero numbers count as ``True``."""
+        if not isinstance(mask, Tensor):
+            mask = torch.as_tensor(np.asarray(mask))
+        if mask.shape != (state.batch_size,):
+            raise ValueError(
+                f"{self.id}: {name} must have shape [{state.batch_size}] (one per board), "
+                f"got {list(mask.shape)}"
+            )
+        return mask.to(device=state.device, dtype=torch.bool)
+
+    def _selected(self, state: State, where: BoardMask | None) -> Tensor:
+        """[N] bool boards that ``step`` moves: ``where`` (checked), or all of them."""
+        if where is None:
+            return torch.ones_like(state.terminated)
+        return self._check_mask(state, where, "where")
 
     def _raise_illegal(self, state: State, action: Tensor, bad: Tensor) -> None:
         i = int(bad.nonzero()[0, 0])
@@ -379,6 +466,46 @@ class Game(ABC):
 
 def _generator_device(generator: torch.Generator | None) -> torch.device:
     return generator.device if generator is not None else torch.device("cpu")
+
+
+def _host_integers(values: Any, what: str) -> Tensor:
+    """A list or NumPy array of integers as an int64 CPU tensor; ``TypeError`` (starting
+    with ``what``) for anything else, naming what was given."""
+    if not isinstance(values, (list, tuple, np.ndarray)):
+        raise TypeError(f"{what}, got {type(values).__name__}")
+    try:
+        array = np.asarray(values)
+    except ValueError:  # ragged nested lists
+        raise TypeError(f"{what}, got a ragged {type(values).__name__}") from None
+    if array.dtype.kind not in "iu":  # b bool, f float, c complex, O object, U str ...
+        raise TypeError(f"{what}, got {article(type(values).__name__)} of {array.dtype}")
+    return torch.from_numpy(array.astype(np.int64))
+
+
+def plain_value(value: Any, kind: type) -> Any:
+    """``value`` as a plain Python ``kind`` (``int``, ``float``, ``bool`` or ``str``).
+
+    Option values come from files, so the check is exact: an int takes ints (NumPy integers
+    too) but never a bool or a float such as ``6.0``; a float takes ints and finite floats;
+    a bool takes only bools. Raises ``TypeError`` saying what was expected and given.
+    """
+    is_bool = isinstance(value, (bool, np.bool_))
+    if kind is bool and is_bool:
+        return bool(value)
+    if kind is int and isinstance(value, (int, np.integer)) and not is_bool:
+        return int(value)
+    if kind is float and isinstance(value, (int, float, np.integer, np.floating)) and not is_bool:
+        if not math.isfinite(value):
+            raise TypeError(f"expected a finite float, got {value!r}")
+        return float(value)
+    if kind is str and isinstance(value, str):
+        return str(value)
+    raise TypeError(f"expected {article(kind.__name__)}, got {article(type(value).__name__)}")
+
+
+def article(noun: str) -> str:
+    """``noun`` with "a" or "an" in front, for messages: ``"an int"``, ``"a float"``."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def bits_to_cells(bits: Tensor, positions: Tensor) -> Tensor:

@@ -39,8 +39,9 @@ class GomokuState(State):
     cells: Tensor  # [N, H*W + 1] int8: 0 empty, 1 player 0, 2 player 1; last = dummy cell
 
 
-class Gomoku(Game):
+class Gomoku(Game[GomokuState]):
     id = "gomoku"
+    state_type = GomokuState
     options: ClassVar[Mapping[str, Option]] = {
         "size": Option(default=_DEFAULT_SIZE, choices=_SIZES, help="board side (size x size)")
     }
@@ -67,15 +68,15 @@ class Gomoku(Game):
         )
 
     def _legal_mask(self, state: State) -> Tensor:
-        assert isinstance(state, GomokuState)
+        state = self._own(state)
         return state.cells[:, :-1] == 0
 
     def _is_legal(self, state: State, action: Tensor) -> Tensor:
-        assert isinstance(state, GomokuState)
+        state = self._own(state)
         return state.cells.gather(1, action[:, None])[:, 0] == 0
 
     def _apply(self, state: State, action: Tensor) -> GomokuState:
-        assert isinstance(state, GomokuState)
+        state = self._own(state)
         n, player = state.batch_size, state.current_player
         stone = (player + 1).to(torch.int8)[:, None]
         cells = state.cells.scatter(1, action[:, None], stone)
@@ -94,12 +95,12 @@ class Gomoku(Game):
 
     def null_move(self, state: State) -> GomokuState:
         """The same stones with the other player to move (scripted opponents' "what if")."""
-        assert isinstance(state, GomokuState)
+        state = self._own(state)
         return dataclasses.replace(state, current_player=1 - state.current_player)
 
     def board(self, state: State) -> Tensor:
         """[N, H, W] int8: a view of ``state.cells`` (no copy); read it, do not write into it."""
-        assert isinstance(state, GomokuState)
+        state = self._own(state)
         return state.cells[:, :-1].view(-1, self.size, self.size)
 
 

@@ -59,8 +59,9 @@ class _Tables(NamedTuple):
     identity: Tensor  # [H*W + 2] int16 label lookup table before a merge
 
 
-class Hex(Game):
+class Hex(Game[HexState]):
     id = "hex"
+    state_type = HexState
     options: ClassVar[Mapping[str, Option]] = {
         "size": Option(
             default=_DEFAULT_SIZE, choices=_SIZES, help="board side (size x size rhombus)"
@@ -91,17 +92,17 @@ class Hex(Game):
         )
 
     def _legal_mask(self, state: State) -> Tensor:
-        assert isinstance(state, HexState)
+        state = self._own(state)
         view = _view_board(self.board(state), state.current_player)
         return (view == 0).reshape(state.batch_size, -1)
 
     def _is_legal(self, state: State, action: Tensor) -> Tensor:
-        assert isinstance(state, HexState)
+        state = self._own(state)
         cell = self.board_action(state, action)
         return state.cells.gather(1, cell[:, None])[:, 0] == 0
 
     def _apply(self, state: State, action: Tensor) -> HexState:
-        assert isinstance(state, HexState)
+        state = self._own(state)
         t = self._tables(state.device)
         n, player = state.batch_size, state.current_player
         cell = self.board_action(state, action)[:, None]  # [N, 1]
@@ -134,7 +135,7 @@ class Hex(Game):
 
         A view of ``state.cells`` (no copy); read it, do not write into it.
         """
-        assert isinstance(state, HexState)
+        state = self._own(state)
         return state.cells[:, :-1].view(-1, self.size, self.size)
 
     def observe(self, state: State, player: Tensor | None = None) -> Tensor:
@@ -155,7 +156,7 @@ class Hex(Game):
         Group labels do not depend on whose turn it is, so only ``current_player`` changes;
         note that the mover's frame (and so every action) changes with it.
         """
-        assert isinstance(state, HexState)
+        state = self._own(state)
         return dataclasses.replace(state, current_player=1 - state.current_player)
 
     # ------------------------------------------------------------------ frame mapping

@@ -67,10 +67,11 @@ class _Consts(NamedTuple):
     cells: Tensor  # [H * W] int64 bit index of each cell (0..H*W-1)
 
 
-class Othello(Game):
+class Othello(Game[OthelloState]):
     """Othello on ``size`` x ``size`` (6 or 8) bitboards; actions are cells plus a last pass."""
 
     id = "othello"
+    state_type = OthelloState
     options: ClassVar[Mapping[str, Option]] = {
         "size": Option(default=8, choices=(6, 8), help="board side (6x6 or the standard 8x8)")
     }
@@ -161,25 +162,25 @@ class Othello(Game):
         )
 
     def null_move(self, state: State) -> OthelloState:
-        assert isinstance(state, OthelloState)
+        state = self._own(state)
         flipped = self._setup(state.stones, 1 - state.current_player)
         return dataclasses.replace(flipped, step_count=state.step_count)
 
     def _legal_mask(self, state: State) -> Tensor:
-        assert isinstance(state, OthelloState)
+        state = self._own(state)
         c = self._consts(state.device)
         cells = bits_to_cells(state.moves, c.cells)
         return torch.cat([cells, (state.moves == 0)[:, None]], dim=1)
 
     def _is_legal(self, state: State, action: Tensor) -> Tensor:
         """A cell is legal if its bit is in ``moves``; the pass only where ``moves`` is 0."""
-        assert isinstance(state, OthelloState)
+        state = self._own(state)
         c = self._consts(state.device)
         cell_ok = (state.moves & c.action_bits[action]) != 0
         return cell_ok | ((action == self.pass_action) & (state.moves == 0))
 
     def _apply(self, state: State, action: Tensor) -> OthelloState:
-        assert isinstance(state, OthelloState)
+        state = self._own(state)
         c = self._consts(state.device)
         player = state.current_player
         is_black = (player == 0)[:, None]
@@ -254,7 +255,7 @@ class Othello(Game):
         search runs off the end, at ``H * W``: the pass. A finished board gets a cell move
         or the pass, both inside its all-True legal mask.
         """
-        assert isinstance(state, OthelloState)
+        state = self._own(state)
         c = self._consts(state.device)
         running = (state.moves[:, None] >> c.cells).bitwise_and_(1).cumsum_(dim=1)
         count = running[:, -1]
@@ -264,7 +265,7 @@ class Othello(Game):
 
     # ------------------------------------------------------------------------- views
     def board(self, state: State) -> Tensor:
-        assert isinstance(state, OthelloState)
+        state = self._own(state)
         c = self._consts(state.device)
         cells = bits_to_cells(state.stones, c.cells).to(torch.int8)  # [N, 2, H*W]
         return (cells[:, 0] + 2 * cells[:, 1]).view(-1, self.size, self.size)
@@ -276,7 +277,7 @@ class Othello(Game):
         and opponent planes alone cannot tell the colours apart, and after a pass the mover
         is not the one whose turn the disc count suggests, so the plane says it outright.
         """
-        assert isinstance(state, OthelloState)
+        state = self._own(state)
         c = self._consts(state.device)
         viewer = state.current_player if player is None else player.to(torch.int64)
         order = torch.stack([viewer, 1 - viewer], dim=1)  # [N, 2] own, opp

@@ -27,26 +27,46 @@ It is also the one exception to "no Python loop over environments": every ply lo
 the moving boards on the CPU and copies their observations to the device. A suite gives
 such a task its own, smaller step budget (``num_steps`` in ``envs/*.toml``).
 
-Options: ``max_moves`` (a time limit, default ``10 * H * W`` plies; a game that reaches it
-ends as a draw) and ``illegal_action`` are the adapter's own; every other option goes to
-the env constructor. ``pettingzoo:<name>`` takes ``env`` from ``pettingzoo.classic.<name>``;
-a dotted name (``pettingzoo:my_pkg.my_env``) imports that module's ``env``, or that
-attribute itself when the module path ends in it.
+**Names, never import paths.** Game ids and options are read from files (suites, a run's
+``config.toml``, a checkpoint's ``meta.json``), and a file is data: it must not be able to
+run code. So ``pettingzoo:<name>`` is looked up in a table of allowed envs and nothing else
+is ever imported or called. The table holds the PettingZoo classic envs that fit the
+adapter (two agents, a 3-D board observation with an ``action_mask``): ``chess_v6``,
+``connect_four_v3``, ``go_v5`` and ``tictactoe_v3`` (the card games have flat observations,
+``rps_v2`` no mask). Your own env joins the table from Python code, which a file cannot do:
+``register_env("my_env", my_pkg.env, options={...})``, then ``make("pettingzoo:my_env")``
+(a script must register it before it loads a file that names it).
+
+**Options are declared and checked before any env code runs.** Each env lists the options
+its constructor takes (:class:`EnvOption`: type and range); ``go_v5`` takes ``board_size``
+(an int in 2..25) and ``komi`` (a finite float), the other classic envs none. The adapter
+adds two of its own: ``max_moves`` (a time limit, default ``10 * H * W`` plies; a game that
+reaches it ends as a draw; 0 means the default) and ``illegal_action``. An unknown option
+or a value of another type or outside the range is a ``ValueError`` naming the valid ones,
+raised before the env's module is even imported.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import pkgutil
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from rltransfer.games.core import Game, IllegalActionError, IllegalActionMode, State
+from rltransfer.games.core import (
+    Actions,
+    BoardMask,
+    Game,
+    IllegalActionError,
+    IllegalActionMode,
+    State,
+    article,
+    plain_value,
+)
 
 PREFIX = "pettingzoo:"
 
@@ -70,13 +90,214 @@ class KnownEnv:
     stones: tuple[tuple[int, ...], tuple[int, ...]] = ((0,), (1,))
 
 
-_KNOWN = {
-    "go_v5": KnownEnv(cell_actions=True, has_pass=True),  # action (a // N, a % N), pass N*N
-    "chess_v6": KnownEnv(cell_actions=False, stones=(tuple(range(7, 13)), tuple(range(13, 19)))),
-    "connect_four_v3": KnownEnv(cell_actions=False),  # actions are columns
-    "tictactoe_v3": KnownEnv(cell_actions=False),  # cells numbered column-major
+@dataclasses.dataclass(frozen=True)
+class EnvOption:
+    """One option an env's constructor takes, declared so that a value read from a file is
+    checked before any env code runs.
+
+    ``kind`` is ``int``, ``float``, ``bool`` or ``str``. The check is type-exact: an int
+    takes ints (NumPy integers too) but never a bool or a float such as ``9.0``; a float
+    takes ints and finite floats. ``low`` / ``high`` bound a number (inclusive) and
+    ``choices`` lists the allowed values; ``default`` and ``help`` are for descriptions.
+    """
+
+    kind: type
+    default: Any = None
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[Any, ...] = ()
+    help: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in (int, float, bool, str):
+            raise ValueError(f"EnvOption kind must be int, float, bool or str, got {self.kind!r}")
+
+    def check(self, value: Any) -> Any:
+        """``value`` as a plain Python value of ``kind``; a ``ValueError`` saying what is
+        expected if it has another type or lies outside the range or the choices."""
+        try:
+            plain = plain_value(value, self.kind)
+        except TypeError:
+            raise ValueError(
+                f"expected {self.describe()}, got {article(type(value).__name__)}"
+            ) from None
+        too_low = self.low is not None and plain < self.low
+        too_high = self.high is not None and plain > self.high
+        if too_low or too_high or (self.choices and plain not in self.choices):
+            raise ValueError(f"expected {self.describe()}")
+        return plain
+
+    def describe(self) -> str:
+        """The allowed values in words: ``"an int in 2..25"``, ``"one of 'lose', 'raise'"``."""
+        if self.choices:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        what = article(self.kind.__name__) if self.kind is not float else "a finite float"
+        if self.low is not None and self.high is not None:
+            return f"{what} in {self.low}..{self.high}"
+        if self.low is not None:
+            return f"{what} >= {self.low}"
+        if self.high is not None:
+            return f"{what} <= {self.high}"
+        return what
+
+
+#: The adapter's own options, taken by every outside game (an env cannot declare them).
+ADAPTER_OPTIONS: Mapping[str, EnvOption] = {
+    "max_moves": EnvOption(
+        int, default=0, low=0, help="time limit in plies, a draw when reached (0: 10 * H * W)"
+    ),
+    "illegal_action": EnvOption(
+        str, default="lose", choices=("lose", "raise"), help="forfeit the game, or raise"
+    ),
 }
-_UNKNOWN = KnownEnv(cell_actions=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class _EnvEntry:
+    """An allowed env: how to get its constructor, its options, what its spaces do not say."""
+
+    constructor: Callable[[], Callable[..., Any]]  # imports the env's module, if need be
+    options: Mapping[str, EnvOption]
+    known: KnownEnv
+    builtin: bool
+
+
+# The PettingZoo classic envs that fit the adapter, each imported by a fixed statement only
+# when a game of it is made (python-chess and pygame are optional).
+def _chess_v6() -> Callable[..., Any]:
+    from pettingzoo.classic import chess_v6
+
+    return chess_v6.env
+
+
+def _connect_four_v3() -> Callable[..., Any]:
+    from pettingzoo.classic import connect_four_v3
+
+    return connect_four_v3.env
+
+
+def _go_v5() -> Callable[..., Any]:
+    from pettingzoo.classic import go_v5
+
+    return go_v5.env
+
+
+def _tictactoe_v3() -> Callable[..., Any]:
+    from pettingzoo.classic import tictactoe_v3
+
+    return tictactoe_v3.env
+
+
+_GO_OPTIONS: Mapping[str, EnvOption] = {
+    # GTP coordinates name 25 columns; every size from 2 plays (checked with random games)
+    "board_size": EnvOption(int, default=19, low=2, high=25, help="board side"),
+    "komi": EnvOption(float, default=7.5, help="points given to white, who moves second"),
+}
+_CHESS_PIECES = (tuple(range(7, 13)), tuple(range(13, 19)))  # own, opponent's piece planes
+_ENVS: dict[str, _EnvEntry] = {
+    "chess_v6": _EnvEntry(
+        _chess_v6, {}, KnownEnv(cell_actions=False, stones=_CHESS_PIECES), builtin=True
+    ),
+    "connect_four_v3": _EnvEntry(  # actions are columns
+        _connect_four_v3, {}, KnownEnv(cell_actions=False), builtin=True
+    ),
+    "go_v5": _EnvEntry(  # action a is the cell (a // N, a % N), N * N the pass
+        _go_v5, _GO_OPTIONS, KnownEnv(cell_actions=True, has_pass=True), builtin=True
+    ),
+    "tictactoe_v3": _EnvEntry(  # cells numbered column-major
+        _tictactoe_v3, {}, KnownEnv(cell_actions=False), builtin=True
+    ),
+}
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def register_env(
+    name: str,
+    env_fn: Callable[..., Any],
+    *,
+    options: Mapping[str, EnvOption] | None = None,
+    known: KnownEnv | None = None,
+) -> None:
+    """Make ``pettingzoo:<name>`` a game: ``env_fn(**options)`` builds one AEC env.
+
+    Python code only, never a file: a suite or config naming ``pettingzoo:my_env`` loads in
+    a process whose code registered ``my_env`` first. ``options`` declares every keyword
+    ``env_fn`` may get (:class:`EnvOption`: type and range), checked before it is called;
+    ``known`` says what the spaces do not (default: a flat policy head). The env must fit
+    the adapter (two alternating agents, a ``[H, W, C]`` board with an ``action_mask``),
+    which :func:`~rltransfer.games.make` checks. ``name`` is a letter followed by letters,
+    digits and underscores (it ends up in task names and paths); registering a name again
+    replaces the earlier env, but a built-in env cannot be replaced.
+    """
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(
+            f"env name {name!r} must be a letter followed by letters, digits or underscores"
+        )
+    if name in _ENVS and _ENVS[name].builtin:
+        raise ValueError(f"{PREFIX}{name} is a built-in env; register yours under another name")
+    if not callable(env_fn):
+        raise TypeError(f"env_fn must be callable (it builds one env), got {env_fn!r}")
+    declared = dict(options or {})
+    for key, opt in declared.items():
+        if key in ADAPTER_OPTIONS or not isinstance(opt, EnvOption):
+            raise ValueError(
+                f"{PREFIX}{name}: option {key!r} must be an EnvOption and not one of the "
+                f"adapter's own options ({', '.join(ADAPTER_OPTIONS)})"
+            )
+    _ENVS[name] = _EnvEntry(
+        lambda: env_fn, declared, known or KnownEnv(cell_actions=False), builtin=False
+    )
+
+
+def available_envs() -> list[str]:
+    """Names ``pettingzoo:<name>`` accepts: the fitting classic envs and registered ones."""
+    return sorted(_ENVS)
+
+
+def env_options(name: str) -> dict[str, EnvOption]:
+    """Every option ``pettingzoo:<name>`` takes: the env's, then the adapter's own."""
+    return {**_entry(name).options, **ADAPTER_OPTIONS}
+
+
+def _entry(name: str) -> _EnvEntry:
+    """The table entry of ``name``, or a ``KeyError`` listing the valid names (nothing is
+    imported: the name is a key, never a module path)."""
+    entry = _ENVS.get(name) if isinstance(name, str) else None
+    if entry is None:
+        raise KeyError(
+            f"unknown PettingZoo env {name!r}; available: {', '.join(available_envs())} "
+            "(register your own with rltransfer.games.register_env)"
+        )
+    return entry
+
+
+def _checked_options(game_id: str, name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` as plain values after checking them against ``env_options(name)``."""
+    valid = env_options(name)
+    checked = {}
+    for key, value in options.items():
+        if key not in valid:
+            raise ValueError(
+                f"{game_id}: unknown option {key!r}; valid options: {', '.join(valid)}"
+            )
+        try:
+            checked[key] = valid[key].check(value)
+        except ValueError as e:
+            raise ValueError(f"{game_id}: option {key}={value!r} is not allowed: {e}") from None
+    return checked
+
+
+def _load(game_id: str, entry: _EnvEntry) -> Callable[..., Any]:
+    """The env constructor, naming a missing optional package (python-chess, pygame)."""
+    try:
+        return entry.constructor()
+    except ImportError as e:
+        if not e.name:
+            raise
+        install = '"rltransfer[outside]"' if e.name == "chess" else e.name
+        raise OutsideEnvError(
+            f"{game_id} needs the package {e.name!r} (pip install {install})"
+        ) from None
 
 
 class EnvBatch:
@@ -117,40 +338,47 @@ class OutsideState(State):
         return super().cat(states)
 
 
-class OutsideGame(Game):
+class OutsideGame(Game[OutsideState]):
     """N instances of a PettingZoo two-player AEC env as one game (see the module docstring)."""
 
     id = "pettingzoo"  # replaced per instance by "pettingzoo:<env>"
+    state_type = OutsideState
     functional = False
     supports_lookahead = False
 
     def __init__(
         self,
         env: str,
+        /,
         *,
         illegal_action: IllegalActionMode = "lose",
         max_moves: int = 0,
         **env_options: Any,
     ) -> None:
-        super().__init__(illegal_action=illegal_action)
+        """``env``: a name of :func:`available_envs`; the options are checked first (see the
+        module docstring), then the env is imported and one instance probed."""
+        entry = _entry(env)
+        game_id = PREFIX + env
+        adapter = {"illegal_action": illegal_action, "max_moves": max_moves}
+        checked = _checked_options(game_id, env, {**env_options, **adapter})
+        super().__init__(illegal_action=checked.pop("illegal_action"))
+        max_moves = checked.pop("max_moves")
         self.env_name = env
-        self.id = PREFIX + env
-        self.env_options = dict(env_options)
-        self._env_fn = _env_factory(env)
+        self.id = game_id
+        self.env_options = checked
+        self._env_fn = _load(game_id, entry)
         probe = self._new_env()
         probe.reset(seed=0)
         self.agents = _agents(self.id, probe)
         obs = _obs_space_parts(self.id, probe, self.agents[0])
         self.height, self.width, self.num_planes = obs
         self.num_actions = int(probe.action_space(self.agents[0]).n)
-        known = _KNOWN.get(env, _UNKNOWN)
+        known = entry.known
         self.has_pass = known.has_pass
         self.cell_actions = known.cell_actions
         if self.cell_actions and self.num_actions != self.height * self.width + self.has_pass:
             self.cell_actions = False  # e.g. another board size than the table assumed
         self.stones = tuple(tuple(p for p in ps if p < self.num_planes) for ps in known.stones)
-        if not isinstance(max_moves, int) or isinstance(max_moves, bool) or max_moves < 0:
-            raise ValueError(f"{self.id}: max_moves must be an integer >= 0, got {max_moves!r}")
         self.max_moves = max_moves or 10 * self.height * self.width
 
     # -------------------------------------------------------------------------- envs
@@ -192,8 +420,7 @@ class OutsideGame(Game):
         device: torch.device | str | None = None,
     ) -> OutsideState:
         """N new env instances, reset (seeds drawn from ``generator`` when given)."""
-        if n < 1:
-            raise ValueError(f"number of boards must be >= 1, got {n}")
+        n = self._board_count(n)
         dev = torch.device(device) if device is not None else _device_of(generator)
         batch = EnvBatch([self._new_env() for _ in range(n)])
         views = [
@@ -209,14 +436,14 @@ class OutsideGame(Game):
             batch=batch,
         )
 
-    def step(self, state: State, action: Tensor, where: Tensor | None = None) -> OutsideState:
+    def step(self, state: State, action: Actions, where: BoardMask | None = None) -> OutsideState:
         """Step the envs of the moving boards (live, and in ``where``); see ``Game.step``.
 
         Forward-only: the input state is stale afterwards for the boards that moved.
         """
         s = self._own(state)
         action = self._check_action(s, action)
-        selected = torch.ones_like(s.terminated) if where is None else where.to(torch.bool)
+        selected = self._selected(s, where)
         moving = selected & ~s.terminated
         rows = moving.nonzero()[:, 0]
         # finished selected boards get zero reward, unselected ones keep theirs
@@ -286,11 +513,11 @@ class OutsideGame(Game):
         return over, rewards[0]
 
     def reset_where(
-        self, state: State, done: Tensor, generator: torch.Generator | None = None
+        self, state: State, done: BoardMask, generator: torch.Generator | None = None
     ) -> OutsideState:
         """Reset the envs of the boards in ``done``; the other boards are untouched."""
         s = self._own(state)
-        rows = done.to(torch.bool).nonzero()[:, 0]
+        rows = self._check_mask(s, done, "done").nonzero()[:, 0]
         if rows.numel() == 0:
             return s
         slots, versions = s.slot[rows].tolist(), s.version[rows].tolist()
@@ -342,11 +569,6 @@ class OutsideGame(Game):
         raise NotImplementedError("OutsideGame overrides step; it has no functional _apply")
 
     # ------------------------------------------------------------------------ helpers
-    def _own(self, state: State) -> OutsideState:
-        if not isinstance(state, OutsideState):
-            raise TypeError(f"{self.id}: expected boards from this game's init, got {type(state)}")
-        return state
-
     def _fresh_env(self, batch: EnvBatch, slot: int, version: int) -> Any:
         if batch.version[slot] != version:
             raise StaleStateError(
@@ -361,52 +583,6 @@ class OutsideGame(Game):
 
 
 # ------------------------------------------------------------------------ env checks
-def _env_factory(name: str) -> Callable[..., Any]:
-    """The env constructor for ``pettingzoo:<name>`` (see the module docstring)."""
-    if not name:
-        raise KeyError(f"{PREFIX}: name an env, e.g. {PREFIX}connect_four_v3")
-    if "." not in name:
-        try:
-            module = importlib.import_module(f"pettingzoo.classic.{name}")
-        except ImportError as e:
-            if e.name and e.name != f"pettingzoo.classic.{name}":
-                hint = ' (pip install "rltransfer[outside]")' if e.name == "chess" else ""
-                raise OutsideEnvError(
-                    f"{PREFIX}{name} needs the package {e.name!r}{hint}"
-                ) from None
-            module = None
-        fn: Callable[..., Any] | None = getattr(module, "env", None)
-        if fn is None:  # also a subpackage such as pettingzoo.classic.chess
-            raise KeyError(
-                f"unknown PettingZoo env {name!r}; classic envs: {', '.join(classic_envs())}"
-            )
-        return fn
-    try:
-        fn = importlib.import_module(name).env
-        return fn
-    except ModuleNotFoundError:
-        module_name, _, attr = name.rpartition(".")
-        try:
-            obj = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as e:
-            raise KeyError(f"{PREFIX}{name}: cannot import it ({e})") from None
-    except AttributeError:
-        raise KeyError(f"{PREFIX}{name}: the module has no env() function") from None
-    if not callable(obj):
-        raise KeyError(f"{PREFIX}{name} is not callable")
-    factory: Callable[..., Any] = obj
-    return factory
-
-
-def classic_envs() -> list[str]:
-    """The env modules of ``pettingzoo.classic`` (e.g. ``chess_v6``, ``go_v5``)."""
-    import pettingzoo.classic
-
-    return sorted(
-        m.name for m in pkgutil.iter_modules(pettingzoo.classic.__path__) if "_v" in m.name
-    )
-
-
 def _agents(game_id: str, env: Any) -> tuple[str, str]:
     agents = list(getattr(env, "possible_agents", []))
     if len(agents) != 2:

@@ -43,8 +43,9 @@ class TicTacToeState(StonesState):
     """``mover`` and ``other`` 9-bit bitboards (bit k = cell k)."""
 
 
-class TicTacToe(Game):
+class TicTacToe(Game[TicTacToeState]):
     id = "tic_tac_toe"
+    state_type = TicTacToeState
     height, width = 3, 3
     num_planes = 2
     num_actions = 9
@@ -73,29 +74,29 @@ class TicTacToe(Game):
         return ~(state.mover | state.other) & _FULL
 
     def _legal_mask(self, state: State) -> Tensor:
-        assert isinstance(state, TicTacToeState)
+        state = self._own(state)
         return bits_to_cells(self._empty(state), self._consts(state.device)[0])
 
     def _is_legal(self, state: State, action: Tensor) -> Tensor:
-        assert isinstance(state, TicTacToeState)
+        state = self._own(state)
         return ((self._empty(state) >> action) & 1).bool()
 
     def _apply(self, state: State, action: Tensor) -> TicTacToeState:
-        assert isinstance(state, TicTacToeState)
+        state = self._own(state)
         _, wins, _ = self._consts(state.device)
         placed = state.mover | (1 << action)
         return play(self, state, placed, wins[placed])
 
     def null_move(self, state: State) -> TicTacToeState:
-        assert isinstance(state, TicTacToeState)
+        state = self._own(state)
         return swap(state)
 
     def board(self, state: State) -> Tensor:
-        assert isinstance(state, TicTacToeState)
+        state = self._own(state)
         return stone_board(state, self._consts(state.device)[0], 3, 3)
 
     def random_action(self, state: State, generator: torch.Generator | None = None) -> Tensor:
-        assert isinstance(state, TicTacToeState)
+        state = self._own(state)
         _, _, choice = self._consts(state.device)
         u = torch.randint(0, _DRAWS, state.mover.shape, generator=generator, device=state.device)
         return choice[self._empty(state) * _DRAWS + u]
