@@ -141,11 +141,10 @@ def train_sb3(
     model = MaskablePPO("MlpPolicy", env, seed=cfg.seed, device=cfg.device, verbose=0, **kwargs)
     if mix is not None:  # the model exists now: it takes the self-play share of the boards
         mix.parts[0] = (SB3Player(model), mix.parts[0][1])
-    with claim_run(run_dir, name, overwrite) as folder:
+    with claim_run(run_dir, name, overwrite):  # a replaced run goes once this one is done
         write_text_atomic(path / "baseline.json", json.dumps(_describe(cfg), indent=1))
         final = _learn(cfg, game, model, path, quiet)
         model.save(path / "model.zip")
-        folder.commit()  # the replaced run (--overwrite) goes once this one is complete
     env.close()
     if not quiet:
         print(format_results(list(final.values())))

@@ -71,12 +71,17 @@ def check_new_run(run_dir: str | Path, name: str, overwrite: bool) -> Path:
     path = run_path(run_dir, name)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{path} is a file, not a run folder")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
+    if path.is_dir() and _holds_anything(path) and not overwrite:
         raise ConfigError(
             f"run directory {path} already exists; continue it with --resume {path}, "
             f"replace it with --overwrite, or choose another --name"
         )
     return path
+
+
+def _holds_anything(path: Path) -> bool:
+    """Whether a folder holds more than a lock file (a start stopped before writing)."""
+    return any(p.name != LOCK_FILE for p in path.iterdir())
 
 
 class RunLock:
@@ -148,12 +153,21 @@ class RunFolder:
         tb: TracebackType | None,
     ) -> None:
         if self.aside is not None:
-            # the replaced run goes once the new one has a checkpoint, else it comes back
-            if (self.path / "checkpoints" / "latest").exists():
+            # the replaced run goes once the new one finished or has a checkpoint (its own,
+            # or an arm's in an experiment); a new run that failed before that gives it back
+            if kind is None or self.has_checkpoint():
                 self.commit()
-            elif kind is not None:
+            else:
                 self.abandon()
         self.release()
+
+    def has_checkpoint(self) -> bool:
+        """Whether the run, or a run folder directly inside it, has saved a checkpoint."""
+        return any(
+            (folder / "checkpoints" / "latest").exists()
+            for folder in (self.path, *self.path.iterdir())
+            if folder.is_dir()
+        )
 
 
 def claim_run(run_dir: str | Path, name: str, overwrite: bool) -> RunFolder:
@@ -167,7 +181,7 @@ def claim_run(run_dir: str | Path, name: str, overwrite: bool) -> RunFolder:
     aside = None
     if path.is_dir():
         lock = RunLock(path).acquire()  # refuses while the old run is live
-        if any(p.name != LOCK_FILE for p in path.iterdir()):
+        if _holds_anything(path):
             aside = path.parent / f"{_ASIDE}{name}-{secrets.token_hex(4)}"
             os.rename(path, aside)  # the lock moves with it; released below
             lock.release()

@@ -116,6 +116,23 @@ def test_overwrite_replaces_the_run_once_the_new_one_has_checkpointed(
     assert load_run_config(path / "config.toml").train.total_steps == 2 * 16 * 4
 
 
+def test_an_interrupted_experiment_that_replaced_another_keeps_its_progress(
+    tmp_path: Path,
+) -> None:
+    old = tmp_path / "runs" / "exp"
+    (old / "transfer_seed0").mkdir(parents=True)
+    (old / "transfer_seed0" / "eval.json").write_text("{}")
+    with pytest.raises(KeyboardInterrupt), claim_run(tmp_path / "runs", "exp", True) as folder:
+        arm = folder.path / "transfer_seed0" / "checkpoints" / "latest"
+        arm.mkdir(parents=True)  # an arm saved a checkpoint, then Ctrl-C
+        raise KeyboardInterrupt
+    assert arm.is_dir() and [p.name for p in (tmp_path / "runs").iterdir()] == ["exp"]
+    # a start stopped right after creating its folder (only the lock file) is no run yet
+    with claim_run(tmp_path / "runs", "early", False):
+        pass
+    claim_run(tmp_path / "runs", "early", False).release()
+
+
 def test_one_writer_per_run_folder(tmp_path: Path, victim: Path) -> None:
     held = RunLock(victim).acquire()  # another process training or resuming it
     try:
