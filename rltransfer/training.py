@@ -343,7 +343,8 @@ def run_iteration(s: Session) -> Iteration:
         ckpt = save_session(s)
         raise TrainingError(
             f"stopped at iteration {s.iteration}: {e}. Saved the last good weights (before "
-            f"this update) to {ckpt}; try a lower ppo.learning_rate, then --resume {s.path}"
+            f"this update) to {ckpt}; continue with a lower learning rate: rltransfer train "
+            f"--resume {s.path} --set ppo.learning_rate={cfg.ppo.learning_rate / 10:g}"
         ) from None
     s.iteration += 1
     s.global_step += s.steps_per_iteration

@@ -136,6 +136,32 @@ def test_an_older_versions_layout_is_read_and_migrated(tmp_path: Path) -> None:
     assert [p.name for p in versions_in(old_root)] == ["ckpt-0000004", "ckpt-0000005"]
 
 
+def test_every_file_and_folder_is_fsynced_before_the_pointer_moves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src: Any, dst: Any) -> None:
+        synced.append(f"replace {Path(dst).name}")
+        os.rename(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, "fsync", fsync)
+    monkeypatch.setattr(checkpoint.os, "replace", replace)
+    _save(tmp_path, 1)
+    swap = synced.index("replace latest")
+    before = synced[:swap]
+    for name in ("model.safetensors", "meta.json", "trainer.pt", "checkpoints"):
+        assert name in before, (name, synced)
+    # the version folder, while still under its temporary name, before its rename
+    assert any(name.startswith(".writing-") for name in before), synced
+    assert before.index("checkpoints") > before.index("trainer.pt")
+
+
 def test_history_keeps_the_last_few_and_milestones(tmp_path: Path) -> None:
     for it in range(1, 13):
         _save(tmp_path, it, keep=2, milestone=5)
