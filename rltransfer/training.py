@@ -423,7 +423,8 @@ def resume(
         session = build_session(cfg, path)
         if ckpt is not None:
             restore_session(session, ckpt)
-        if session.iteration >= session.num_iterations:
+        if session.iteration >= session.num_iterations and (path / "eval.json").is_file():
+            # (without eval.json it stopped during its final evaluation: that runs now)
             raise ConfigError(
                 f"{path} already finished its {cfg.train.total_steps:,} steps; give a larger "
                 f"--steps to extend it"

@@ -80,6 +80,13 @@ def test_a_finished_run_extends_without_the_learning_rate_jumping_back_up(tmp_pa
     assert load_run_config(path / "config.toml").train.total_steps == 5 * PER_ITERATION
 
 
+def test_a_run_stopped_during_its_final_evaluation_finishes_it_on_resume(tmp_path: Path) -> None:
+    path = train(tiny_config(tmp_path, iterations=1), tmp_path / "runs", quiet=True)
+    (path / "eval.json").unlink()  # killed after its last checkpoint, before eval.json
+    resume(path, quiet=True)
+    assert json.loads((path / "eval.json").read_text())["global_step"] == PER_ITERATION
+
+
 def test_a_run_stopped_before_its_first_checkpoint_restarts_with_resume(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
