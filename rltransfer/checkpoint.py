@@ -69,14 +69,22 @@ def checkpoint_dir(run_or_checkpoint: str | Path) -> Path:
 
     A run whose ``latest`` pointer is missing or dangling (a writer killed mid-swap, or a
     run written by an older version that crashed between its two renames) gives its newest
-    complete version folder instead.
+    complete version folder instead. A pointer that names an incomplete folder is damage,
+    not a crash (a folder is complete before any pointer names it): that is an error that
+    names what is missing and the older checkpoints, never a silent step back.
     """
     path = Path(run_or_checkpoint)
     if _complete(path):
         return path
     root = path / "checkpoints"
-    if _complete(root / LATEST):
-        return root / LATEST
+    latest = root / LATEST
+    if _complete(latest):
+        return latest
+    if latest.is_dir():  # it exists (its target too) but lacks a file
+        missing = [f for f in ("meta.json", "model.safetensors") if not (latest / f).is_file()]
+        older = [p.name for p in versions_in(root) if _complete(p) and p != latest.resolve()]
+        hint = f"; older checkpoints: {', '.join(older)} (in {root})" if older else ""
+        raise CheckpointError(f"{latest}: incomplete checkpoint (no {', '.join(missing)}){hint}")
     for candidate in [*reversed(versions_in(root)), root / ".old"]:
         if _complete(candidate):
             return candidate
@@ -385,8 +393,12 @@ def load_trainer(ckpt: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise CheckpointError(f"{path}: missing; this checkpoint cannot resume training") from None
     except Exception as e:  # torch raises several types for a corrupt file
+        # torch's messages run to pages (and suggest weights_only=False, which would run
+        # the file's code): keep the line that says what was refused
+        lines = [line for line in str(e).splitlines() if line.strip()] or [""]
+        reason = next((line for line in lines if "GLOBAL" in line), lines[0])
         raise CheckpointError(
-            f"{path}: corrupt or not a trainer state ({type(e).__name__}: {e})"
+            f"{path}: corrupt or not a trainer state, not loaded ({type(e).__name__}: {reason})"
         ) from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: not a trainer state")

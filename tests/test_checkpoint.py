@@ -272,3 +272,27 @@ def test_a_hostile_game_id_in_meta_json_never_runs(run: Path, tmp_path: Path) ->
     with pytest.raises(KeyError, match="unknown PettingZoo env"):
         policy.make_game(policy.games[0])
     assert not marker.exists()
+
+
+def test_a_damaged_latest_is_an_error_not_a_silent_step_back(tmp_path: Path) -> None:
+    _save(tmp_path, 1)
+    _save(tmp_path, 2)
+    (checkpoint_dir(tmp_path) / "meta.json").unlink()  # deleted by hand, not by a crash
+    with pytest.raises(CheckpointError, match=r"incomplete checkpoint \(no meta\.json\).*ckpt-0+1"):
+        checkpoint_dir(tmp_path)
+
+
+class _RunsCode:
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (os.system, ("true",))
+
+
+def test_a_trainer_state_that_would_run_code_is_refused_in_one_line(tmp_path: Path) -> None:
+    _save(tmp_path, 1)
+    ckpt = checkpoint_dir(tmp_path)
+    torch.save({"iteration": _RunsCode()}, ckpt / "trainer.pt")
+    with pytest.raises(CheckpointError) as info:
+        load_trainer(ckpt)
+    message = str(info.value)
+    assert "\n" not in message and "GLOBAL posix.system" in message
+    assert "weights_only` set to `False" not in message  # never advise running the file
