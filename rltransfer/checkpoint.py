@@ -63,6 +63,10 @@ class CheckpointError(RuntimeError):
     """A checkpoint that is missing, corrupt, or made for another network."""
 
 
+class NoCheckpointError(CheckpointError):
+    """No checkpoint at all at a path (as opposed to a damaged one)."""
+
+
 # ---------------------------------------------------------------------------- finding
 def checkpoint_dir(run_or_checkpoint: str | Path) -> Path:
     """``runs/x`` or ``runs/x/checkpoints/latest`` (or a version folder) -> the checkpoint.
@@ -88,7 +92,7 @@ def checkpoint_dir(run_or_checkpoint: str | Path) -> Path:
     for candidate in [*reversed(versions_in(root)), root / ".old"]:
         if _complete(candidate):
             return candidate
-    raise CheckpointError(
+    raise NoCheckpointError(
         f"no checkpoint at {path} (looked for meta.json there and in checkpoints/latest/)"
     )
 

@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from rltransfer.checkpoint import (
-    CheckpointError,
+    NoCheckpointError,
     checkpoint_dir,
     clean_leftovers,
     load_into,
@@ -418,7 +418,7 @@ def resume(
         clean_leftovers(path)
         try:
             ckpt: Path | None = checkpoint_dir(path)
-        except CheckpointError:
+        except NoCheckpointError:
             ckpt = None  # stopped before its first checkpoint: start it again
         session = build_session(cfg, path)
         if ckpt is not None:

@@ -28,7 +28,7 @@ from rltransfer.checkpoint import (
     save_checkpoint,
     versions_in,
 )
-from rltransfer.training import train
+from rltransfer.training import resume, train
 
 
 class Killed(BaseException):
@@ -280,6 +280,14 @@ def test_a_damaged_latest_is_an_error_not_a_silent_step_back(tmp_path: Path) -> 
     (checkpoint_dir(tmp_path) / "meta.json").unlink()  # deleted by hand, not by a crash
     with pytest.raises(CheckpointError, match=r"incomplete checkpoint \(no meta\.json\).*ckpt-0+1"):
         checkpoint_dir(tmp_path)
+
+
+def test_resume_of_a_damaged_checkpoint_is_an_error_not_a_fresh_start(tmp_path: Path) -> None:
+    path = train(tiny_config(tmp_path, iterations=1), tmp_path / "runs", quiet=True)
+    (checkpoint_dir(path) / "meta.json").unlink()
+    with pytest.raises(CheckpointError, match="incomplete checkpoint"):
+        resume(path, total_steps=10_000, quiet=True)
+    assert json.loads((path / "eval.json").read_text())["global_step"] > 0  # untouched
 
 
 class _RunsCode:
