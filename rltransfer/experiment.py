@@ -91,14 +91,18 @@ def run_transfer(
     if not Path(source).exists():
         raise ConfigError(f"source run {source} does not exist")
     source_ckpt = checkpoint_dir(source)
-    iterations = math.ceil(base.train.total_steps / (spec.num_envs * base.ppo.num_steps))
-    interval = max(1, iterations // MIN_EVALUATIONS)  # at least 20 evaluations per budget
     base = dataclasses.replace(
-        base,
-        train=dataclasses.replace(base.train, eval_interval=interval),
-        transfer=dataclasses.replace(settings, source=str(Path(source).resolve())),
+        base, transfer=dataclasses.replace(settings, source=str(Path(source).resolve()))
     )
     arms = ["transfer"] + (["scratch"] if settings.baseline == "scratch" else [])
+    root_name = name or f"transfer_{spec.name}_{settings.mode}"
+    root = check_new_run(run_dir, root_name, overwrite)
+    # every arm built once before anything is written: a source that cannot give this
+    # target fails here, not mid-way; the sessions also say how many iterations a budget is
+    sessions = [build_session(_arm_config(base, arm, 0), root / f"{arm}_seed0") for arm in arms]
+    interval = max(1, sessions[0].num_iterations // MIN_EVALUATIONS)  # >= 20 evaluations
+    base = dataclasses.replace(base, train=dataclasses.replace(base.train, eval_interval=interval))
+    del sessions
     manifest: dict[str, Any] = {
         "source": str(Path(source).resolve()),
         "source_sha256": _file_sha256(source_ckpt / "model.safetensors"),
@@ -109,10 +113,6 @@ def run_transfer(
     }
     if manifest["scratch_from"] is not None and "scratch" in arms:
         _reuse_scratch(Path(scratch_from or ""), spec.name, settings, base.train.total_steps)
-    root_name = name or f"transfer_{spec.name}_{settings.mode}"
-    root = check_new_run(run_dir, root_name, overwrite)
-    for arm in arms:  # a source that cannot give this target fails here, not mid-way
-        build_session(_arm_config(base, arm, 0), root / f"{arm}_seed0")
     with claim_run(run_dir, root_name, overwrite) as folder:
         write_text_atomic(root / BASE_CONFIG, dump_toml(base.sections()))
         write_text_atomic(root / MANIFEST, json.dumps(manifest, indent=1))

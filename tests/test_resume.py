@@ -170,3 +170,17 @@ def test_an_interrupted_transfer_experiment_continues_with_resume(
     report = json.loads((root / "transfer.json").read_text())
     assert [len(c) for c in report["curves"]["scratch"]] == [3]  # steps 0, 32, 64
     assert (root / "transfer_report.md").is_file()
+
+
+def test_an_experiment_evaluates_at_least_20_times_whatever_the_board_scale(
+    source: Path, tmp_path: Path
+) -> None:
+    # 8 boards x scale 4 x 4 steps = 128 decisions an iteration: 20 iterations. Counting
+    # boards without the scale planned 80 iterations (interval 4), so 5 evaluations.
+    root = run_transfer(
+        source, "tic_tac_toe", TransferSettings(seeds=1, baseline="none"), steps=20 * 128,
+        num_envs=8, name="scaled", run_dir=tmp_path / "runs",
+        overrides=[*TINY, "train.num_envs_scale=4"], device="cpu", quiet=True,
+    )  # fmt: skip
+    curve = json.loads((root / "transfer.json").read_text())["curves"]["transfer"][0]
+    assert len(curve) == 21 and curve[-1][0] == 20 * 128
