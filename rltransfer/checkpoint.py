@@ -303,7 +303,7 @@ def load_meta(ckpt: Path) -> dict[str, Any]:
     path = ckpt / "meta.json"
     try:
         meta = json.loads(path.read_text())
-    except (OSError, ValueError) as e:  # ValueError: bad JSON or not UTF-8
+    except (OSError, ValueError, RecursionError) as e:  # bad JSON, not UTF-8, too deep
         raise CheckpointError(f"{path}: cannot read checkpoint metadata ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not an rltransfer checkpoint of format {CHECKPOINT_FORMAT}")

@@ -92,6 +92,8 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not a config (nested too deeply to read)") from None
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not a TOML text file (not UTF-8: {e.reason})") from None
     except OSError as e:

@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,7 +34,14 @@ from rltransfer.config import (
 from rltransfer.games import parse_game_spec
 from rltransfer.metrics import RunLogger, transfer_tag
 from rltransfer.rundir import RunFolder, check_new_run, claim_run, open_run, write_text_atomic
-from rltransfer.training import TrainingInterrupted, build_session, resume, train
+from rltransfer.training import (
+    StopFlag,
+    TrainingInterrupted,
+    build_session,
+    graceful_interrupt,
+    resume,
+    train,
+)
 from rltransfer.transfer import (
     Curve,
     area_ratio,
@@ -90,9 +98,11 @@ def run_transfer(
     settings = settings or base.transfer
     if not Path(source).exists():
         raise ConfigError(f"source run {source} does not exist")
-    source_ckpt = checkpoint_dir(source)
+    # the checkpoint folder itself (ckpt-<iteration>), so that every arm and seed starts
+    # from these weights even if the source run goes on training meanwhile
+    source_ckpt = checkpoint_dir(source).resolve()
     base = dataclasses.replace(
-        base, transfer=dataclasses.replace(settings, source=str(Path(source).resolve()))
+        base, transfer=dataclasses.replace(settings, source=str(source_ckpt))
     )
     arms = ["transfer"] + (["scratch"] if settings.baseline == "scratch" else [])
     root_name = name or f"transfer_{spec.name}_{settings.mode}"
@@ -104,7 +114,7 @@ def run_transfer(
     base = dataclasses.replace(base, train=dataclasses.replace(base.train, eval_interval=interval))
     del sessions
     manifest: dict[str, Any] = {
-        "source": str(Path(source).resolve()),
+        "source": str(source_ckpt),
         "source_sha256": _file_sha256(source_ckpt / "model.safetensors"),
         "target": spec.name,
         "arms": arms,
@@ -130,16 +140,19 @@ def resume_transfer(root: str | Path, *, quiet: bool = False) -> Path:
         base = load_run_config(root / BASE_CONFIG)
         source = Path(manifest["source"])
         expected = manifest["source_sha256"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
         raise ConfigError(f"{root}/{MANIFEST}: unreadable experiment manifest ({e})") from None
     try:
         now = _file_sha256(checkpoint_dir(source) / "model.safetensors")
     except CheckpointError:
-        raise ConfigError(f"the source run {source} of {root} is gone") from None
+        raise ConfigError(
+            f"the source checkpoint {source} of {root} is gone (deleted, or pruned from the "
+            "source run's history); the remaining arms cannot start from it"
+        ) from None
     if now != expected:
         raise ConfigError(
-            f"the source run {source} has another checkpoint than when {root} started (its "
-            "weights changed); the remaining transfer arms would start from other weights"
+            f"the source checkpoint {source} changed since {root} started (its weights are "
+            "not the ones recorded); the remaining transfer arms would start from other weights"
         )
     with open_run(root) as folder:
         return _run_experiment(folder, base, manifest, quiet)
@@ -171,9 +184,37 @@ def _run_experiment(
             Path(scratch_from), task, settings, base.train.total_steps
         )
         arms.remove("scratch")
+    with graceful_interrupt(quiet) as stop:  # also between two arms
+        _run_arms(root, base, manifest, arms, curves, stop, quiet)
+    report = transfer_report(curves, settings, task, manifest["source"])
+    if scratch_from is not None:
+        report["scratch_from"] = scratch_from
+    _write_report(root, "transfer", report, curves)
+    _log_summary(root, report, task, settings.opponent)
+    if not quiet:
+        print(format_report(report))
+        print(f"Experiment saved in {root}. Look at it with:\n  tensorboard --logdir {root}")
+    return root
+
+
+def _run_arms(
+    root: Path,
+    base: TrainConfig,
+    manifest: dict[str, Any],
+    arms: list[str],
+    curves: dict[str, list[Curve]],
+    stop: StopFlag,
+    quiet: bool,
+) -> None:
+    """Each arm and seed in turn: kept if finished, resumed if started, else trained."""
+    task, opponent = manifest["target"], base.transfer.opponent
     for k in range(int(manifest["seeds"])):
         for arm in arms:
             path = root / f"{arm}_seed{k}"
+            if stop.signum is not None:  # a signal between two arms
+                raise TrainingInterrupted(
+                    root, stop.signum, 0, f"rltransfer transfer --resume {root}"
+                )
             try:
                 if (path / "eval.json").is_file():
                     pass  # finished before an interruption
@@ -185,18 +226,19 @@ def _run_experiment(
                 raise TrainingInterrupted(
                     root, e.signum, e.step, f"rltransfer transfer --resume {root}"
                 ) from None
-            curves[arm].append(read_curve(path, task, settings.opponent))
-    report = transfer_report(curves, settings, task, manifest["source"])
-    if scratch_from is not None:
-        report["scratch_from"] = scratch_from
-    write_text_atomic(root / "transfer.json", json.dumps(report, indent=1))
-    write_text_atomic(root / "transfer_report.md", format_report(report))
-    plot_curves(curves, root / "transfer_curves.png", f"{task}: score vs {settings.opponent}")
-    _log_summary(root, report, task, settings.opponent)
-    if not quiet:
-        print(format_report(report))
-        print(f"Experiment saved in {root}. Look at it with:\n  tensorboard --logdir {root}")
-    return root
+            curves[arm].append(read_curve(path, task, opponent))
+
+
+def _write_report(
+    root: Path, stem: str, report: dict[str, Any], curves: dict[str, list[Curve]]
+) -> Path:
+    """``<stem>.json`` / ``<stem>_report.md`` / ``<stem>_curves.png``, each replaced by one
+    rename (never written through a link); returns the markdown report's path."""
+    task, opponent = report["target"], report["settings"]["opponent"]
+    write_text_atomic(root / f"{stem}.json", json.dumps(report, indent=1))
+    write_text_atomic(root / f"{stem}_report.md", format_report(report))
+    plot_curves(curves, root / f"{stem}_curves.png", f"{task}: score vs {opponent}")
+    return root / f"{stem}_report.md"
 
 
 def _file_sha256(path: Path) -> str:
@@ -227,7 +269,7 @@ def reanalyse(
         raise ConfigError(
             f"{root} is not a finished transfer experiment (no transfer.json){hint}"
         ) from None
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise ConfigError(f"{root}/transfer.json: unreadable ({e})") from None
     settings = TransferSettings(**report["settings"])
     settings = dataclasses.replace(
@@ -258,10 +300,8 @@ def reanalyse(
         if settings.opponent == report["settings"]["opponent"]
         else f"transfer_{settings.opponent}"
     )
-    (root / f"{stem}.json").write_text(json.dumps(new, indent=1))
-    (root / f"{stem}_report.md").write_text(format_report(new))
-    plot_curves(curves, root / f"{stem}_curves.png", f"{task}: score vs {settings.opponent}")
-    return root / f"{stem}_report.md"
+    with open_run(root):  # one writer: not beside a running transfer --resume
+        return _write_report(root, stem, new, curves)
 
 
 def _reuse_scratch(earlier: Path, task: str, settings: TransferSettings, steps: int) -> list[Curve]:
@@ -402,8 +442,10 @@ def plot_curves(curves: dict[str, list[Curve]], path: Path, title: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
     plt.close(fig)
+    os.replace(tmp, path)  # replaces a link itself, never writes through it
 
 
 def _log_summary(root: Path, report: dict[str, Any], task: str, opponent: str) -> None:

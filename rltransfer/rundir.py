@@ -24,6 +24,7 @@ import re
 import secrets
 import shutil
 import socket
+import stat
 from pathlib import Path
 from types import TracebackType
 
@@ -93,22 +94,29 @@ class RunLock:
 
     def acquire(self) -> RunLock:
         path = self.run / LOCK_FILE
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(path, flags, 0o644)  # never through a symlink a folder's sharer planted
         except OSError as e:
-            raise ConfigError(f"cannot write to run folder {self.run}: {e.strerror}") from None
+            why = "a symlink, not a lock file" if path.is_symlink() else e.strerror
+            raise ConfigError(f"cannot lock run folder {self.run} ({path}: {why})") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ConfigError(f"cannot lock run folder {self.run}: {path} is not a regular file")
         if fcntl is not None:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+                os.lseek(fd, 0, os.SEEK_SET)
+                holder = os.read(fd, 200).decode(errors="replace").strip() or "unknown"
                 os.close(fd)
                 raise RunBusyError(
                     f"run folder {self.run} is in use by another rltransfer process ({holder}); "
                     "wait for it to finish or stop it first"
                 ) from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
         self.fd = fd
         return self
 
@@ -152,14 +160,16 @@ class RunFolder:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.aside is not None:
-            # the replaced run goes once the new one finished or has a checkpoint (its own,
-            # or an arm's in an experiment); a new run that failed before that gives it back
-            if kind is None or self.has_checkpoint():
-                self.commit()
-            else:
-                self.abandon()
-        self.release()
+        try:
+            if self.aside is not None:
+                # the replaced run goes once the new one finished or has a checkpoint (its
+                # own, or an arm's in an experiment); a new run that failed before gives it back
+                if kind is None or self.has_checkpoint():
+                    self.commit()
+                else:
+                    self.abandon()
+        finally:
+            self.release()
 
     def has_checkpoint(self) -> bool:
         """Whether the run, or a run folder directly inside it, has saved a checkpoint."""
@@ -180,22 +190,32 @@ def claim_run(run_dir: str | Path, name: str, overwrite: bool) -> RunFolder:
     path.parent.mkdir(parents=True, exist_ok=True)
     aside = None
     if path.is_dir():
-        lock = RunLock(path).acquire()  # refuses while the old run is live
-        if _holds_anything(path):
+        # the run and any run folder inside it (an experiment's arms) must be free
+        locks = [RunLock(path).acquire()]
+        try:
+            for inner in path.iterdir():
+                if (inner / LOCK_FILE).is_file():
+                    locks.append(RunLock(inner).acquire())
+            if not _holds_anything(path):
+                held, locks = locks[0], locks[1:]
+                return RunFolder(path, held)  # an empty folder: take it as it is
             aside = path.parent / f"{_ASIDE}{name}-{secrets.token_hex(4)}"
-            os.rename(path, aside)  # the lock moves with it; released below
-            lock.release()
-        else:
-            return RunFolder(path, lock)  # an empty folder: take it as it is
+            os.rename(path, aside)  # the locks move with it; released below
+        finally:
+            for lock in locks:
+                lock.release()
     try:
         path.mkdir()
-    except FileExistsError:
+        return RunFolder(path, RunLock(path).acquire(), aside)
+    except (FileExistsError, RunBusyError):
         if aside is not None:
-            os.rename(aside, path)
+            raise ConfigError(
+                f"run directory {path} was just created by another process; the run it was "
+                f"to replace is kept, whole, at {aside}"
+            ) from None
         raise ConfigError(
             f"run directory {path} was just created by another process; choose another --name"
         ) from None
-    return RunFolder(path, RunLock(path).acquire(), aside)
 
 
 def open_run(path: str | Path) -> RunFolder:

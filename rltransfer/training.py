@@ -14,7 +14,7 @@ import json
 import math
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -84,6 +84,14 @@ def resolve_device(name: str) -> torch.device:
         raise ConfigError(
             f"device {name!r} asked for, but torch sees no CUDA device (use cpu or auto)"
         )
+    if device.type not in ("cpu", "cuda", "mps", "xpu"):
+        raise ConfigError(f"device {name!r}: training runs on cpu, cuda or cuda:N (or mps, xpu)")
+    if device.type != "cpu":
+        try:
+            torch.empty(0, device=device)  # e.g. cuda:7 on a one-GPU machine, mps without it
+        except (RuntimeError, AssertionError) as e:
+            first = (str(e).splitlines() or [""])[0].split(". ")[0][:120]
+            raise ConfigError(f"device {name!r} cannot be used here ({first})") from None
     return device
 
 
@@ -259,9 +267,12 @@ def _final_boards(s: Session, boards: int = 4) -> dict[str, list[torch.Tensor]]:
 
 
 # ------------------------------------------------------------------- Ctrl-C, SIGTERM
-class _StopFlag:
+class StopFlag:
     def __init__(self) -> None:
         self.signum: int | None = None
+        #: set once the run is saved for good (its final evaluation): a signal then raises
+        #: what this returns at once instead of waiting for the end of an iteration
+        self.abort: Callable[[int], BaseException] | None = None
 
     @property
     def requested(self) -> bool:
@@ -269,15 +280,21 @@ class _StopFlag:
 
 
 @contextlib.contextmanager
-def _graceful_interrupt(quiet: bool) -> Iterator[_StopFlag]:
+def graceful_interrupt(quiet: bool) -> Iterator[StopFlag]:
     """First Ctrl-C or SIGTERM (what schedulers and ``docker stop`` send): finish the
-    iteration, save, stop. A second one: abort at once (the last checkpoint stays)."""
-    flag = _StopFlag()
+    iteration, save, stop. A second one: abort at once (the last checkpoint stays).
+
+    Nested uses (an experiment around its arms' runs) each see the signals while they are
+    the innermost, and the outer handler comes back when an inner one ends.
+    """
+    flag = StopFlag()
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if flag.requested:
             raise KeyboardInterrupt
         flag.signum = signum
+        if flag.abort is not None:
+            raise flag.abort(signum)
         if not quiet:
             name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
             tqdm.write(f"{name}: finishing this iteration and saving (Ctrl-C again to abort)")
@@ -379,9 +396,9 @@ def train(
     cfg = config if config.name else dataclasses.replace(config, name=default_name(config))
     path = check_new_run(run_dir, cfg.name, overwrite)
     session = build_session(cfg, path)
-    with claim_run(run_dir, cfg.name, overwrite) as folder:
+    with graceful_interrupt(quiet) as stop, claim_run(run_dir, cfg.name, overwrite) as folder:
         write_text_atomic(path / "config.toml", dump_toml(cfg.sections()))
-        return _run(session, folder, quiet)
+        return _run(session, folder, stop, quiet)
 
 
 def resume(
@@ -414,7 +431,7 @@ def resume(
     cfg, changed = resume_config(
         saved, overrides, total_steps=total_steps, device=device, threads=threads
     )
-    with open_run(path) as folder:
+    with graceful_interrupt(quiet) as stop, open_run(path) as folder:
         clean_leftovers(path)
         try:
             ckpt: Path | None = checkpoint_dir(path)
@@ -436,6 +453,7 @@ def resume(
             reached = linear_lr(saved.ppo, at, max(1, old_total), session.lr_start)
             restart = cfg.ppo.learning_rate if "ppo.learning_rate" in changed else reached
             session.lr_start = (session.iteration, restart)
+            save_session(session)  # the restart point on disk before the new budget is
         if changed:
             write_text_atomic(path / "config.toml", dump_toml(cfg.sections()))
             if not quiet:
@@ -446,10 +464,10 @@ def resume(
                         f"resume: learning rate {session.lr_start[1]:.3g}, decaying to 0 by "
                         f"step {session.num_iterations * session.steps_per_iteration:,}"
                     )
-        return _run(session, folder, quiet)
+        return _run(session, folder, stop, quiet)
 
 
-def _run(s: Session, folder: RunFolder, quiet: bool) -> Path:
+def _run(s: Session, folder: RunFolder, stop: StopFlag, quiet: bool) -> Path:
     """The training loop from wherever ``s`` stands, in ``folder`` (locked)."""
     cfg = s.cfg
     torch.set_num_threads(cfg.train.threads)
@@ -462,7 +480,8 @@ def _run(s: Session, folder: RunFolder, quiet: bool) -> Path:
             f"Training {', '.join(s.games)} on {s.device} into {s.path} "
             f"({s.num_iterations * s.steps_per_iteration:,} steps)"
         )
-    with _graceful_interrupt(quiet) as stop, logger:
+    saved_at = -1 if first else s.iteration  # a resumed session is its checkpoint
+    with logger:
         if first:  # the untrained (or just transferred: zero-shot) policy: the first point
             s.eval_history = []
             logger.config_table(cfg.sections())
@@ -496,19 +515,27 @@ def _run(s: Session, folder: RunFolder, quiet: bool) -> Path:
             bar.update(s.steps_per_iteration)
             if stop.requested or s.iteration % cfg.train.checkpoint_interval == 0:
                 save_session(s)
+                saved_at = s.iteration
                 folder.commit()
             if stop.signum is not None:
                 bar.close()
                 raise TrainingInterrupted(s.path, stop.signum, s.global_step)
         bar.close()
+        if saved_at != s.iteration:  # the trained weights, saved before eval.json says done
+            save_session(s)
+            folder.commit()
+        # from here on the run is saved: a signal stops the final evaluation at once, and
+        # --resume (no eval.json yet) runs it again
+        stop.abort = lambda signum: TrainingInterrupted(s.path, signum, s.global_step)
+        if stop.signum is not None:
+            raise stop.abort(stop.signum)
         final = evaluate_session(s, cfg.train.final_eval_games, cfg.train.seed + 10**6)
-        _write_eval(s, final)
         for task, imgs in _final_boards(s).items():
             logger.board_images(f"boards/{task}", imgs, s.global_step)
         logger.hparams(_hparams(cfg), {game_tag(t, "score_vs_random"): r["random"].score
                                        for t, r in final.items() if "random" in r})  # fmt: skip
-        save_session(s)
-        folder.commit()
+        _write_eval(s, final)  # last: an arm with eval.json is finished
+        stop.abort = None
     if not quiet:
         from rltransfer.evaluate import format_results
 

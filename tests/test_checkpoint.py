@@ -304,3 +304,10 @@ def test_a_trainer_state_that_would_run_code_is_refused_in_one_line(tmp_path: Pa
     message = str(info.value)
     assert "\n" not in message and "GLOBAL posix.system" in message
     assert "weights_only` set to `False" not in message  # never advise running the file
+
+
+def test_a_deeply_nested_meta_json_is_one_clear_error(run: Path, tmp_path: Path) -> None:
+    ckpt = _edited_copy(run, tmp_path, lambda m: None)
+    (ckpt / "meta.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CheckpointError, match="cannot read checkpoint metadata"):
+        rltransfer.load_policy(ckpt)

@@ -29,6 +29,7 @@ def _suite(tmp_path: Path, text: str = SUITE) -> str:
 TRAIN_MISTAKES = {
     "--threads 0": (["--threads", "0"], "expected an integer >= 1"),
     "--device tpu": (["--device", "tpu"], "unknown device 'tpu'"),
+    "--device meta": (["--device", "meta"], "training runs on cpu, cuda"),
     "--steps 0": (["--steps", "0"], "train.total_steps must be an integer >= 1"),
     "--steps -5": (["--steps", "-5"], "train.total_steps must be an integer >= 1"),
     "net.blocks=-1": (["--set", "net.blocks=-1"], r"net.blocks must be an integer in \[0, 256\]"),

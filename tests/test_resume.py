@@ -17,7 +17,7 @@ from rltransfer import multitask
 from rltransfer.checkpoint import checkpoint_dir, load_weights
 from rltransfer.cli import main
 from rltransfer.config import ConfigError, TransferSettings, load_run_config
-from rltransfer.experiment import resume_transfer, run_transfer
+from rltransfer.experiment import reanalyse, resume_transfer, run_transfer
 from rltransfer.metrics import read_scalars
 from rltransfer.training import TrainingInterrupted, resume, train
 
@@ -160,9 +160,11 @@ def test_an_interrupted_transfer_experiment_continues_with_resume(
     assert f"rltransfer transfer --resume {root}" in str(stopped.value)
     assert main(["report", str(root)]) == 2  # not finished: says how to finish it
 
-    # the arm's config names the source by absolute path and records its real network
+    # the arm's config names the source's checkpoint folder itself (absolute: the arms all
+    # start from these weights even if the source trains on) and records its real network
     arm = load_run_config(root / "transfer_seed0" / "config.toml")
     assert Path(arm.transfer.source).is_absolute() and arm.net.channels == 8
+    assert Path(arm.transfer.source) == checkpoint_dir(source).resolve()
     finished = (root / "transfer_seed0" / "eval.json").stat().st_mtime_ns
 
     resume_transfer(root, quiet=True)
@@ -170,6 +172,15 @@ def test_an_interrupted_transfer_experiment_continues_with_resume(
     report = json.loads((root / "transfer.json").read_text())
     assert [len(c) for c in report["curves"]["scratch"]] == [3]  # steps 0, 32, 64
     assert (root / "transfer_report.md").is_file()
+
+    # `report` replaces its files; a link planted in a shared folder is not written through
+    precious = tmp_path / "precious.txt"
+    precious.write_text("years of work")
+    (root / "transfer_report.md").unlink()
+    (root / "transfer_report.md").symlink_to(precious)
+    reanalyse(root)
+    assert precious.read_text() == "years of work"
+    assert not (root / "transfer_report.md").is_symlink()
 
 
 def test_an_experiment_evaluates_at_least_20_times_whatever_the_board_scale(
@@ -184,3 +195,60 @@ def test_an_experiment_evaluates_at_least_20_times_whatever_the_board_scale(
     )  # fmt: skip
     curve = json.loads((root / "transfer.json").read_text())["curves"]["transfer"][0]
     assert len(curve) == 21 and curve[-1][0] == 20 * 128
+
+
+def test_an_extension_that_crashes_before_its_first_checkpoint_keeps_its_schedule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = train(tiny_config(tmp_path, iterations=3), tmp_path / "runs", quiet=True)
+    with monkeypatch.context() as m:
+        m.setattr("rltransfer.training.run_iteration", lambda s: (_ for _ in ()).throw(OSError))
+        with pytest.raises(OSError):
+            resume(path, total_steps=6 * PER_ITERATION, quiet=True)
+    resume(path, quiet=True)  # config.toml already says 6 iterations: nothing "changes" now
+    rates = _learning_rates(path)
+    assert len(rates) == 6 and all(a >= b for a, b in itertools.pairwise(rates)), rates
+
+
+def test_the_trained_weights_are_saved_before_eval_json_says_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rltransfer import training
+
+    real = training._write_eval
+    seen = []
+
+    def check(s: Any, results: Any) -> None:
+        seen.append(json.loads((checkpoint_dir(s.path) / "meta.json").read_text())["iteration"])
+        real(s, results)
+
+    monkeypatch.setattr(training, "_write_eval", check)
+    cfg = tiny_config(tmp_path, iterations=3, overrides=("train.checkpoint_interval=2",))
+    path = train(cfg, tmp_path / "runs", quiet=True)
+    assert seen == [3]
+    names = [p.name for p in (path / "checkpoints").iterdir() if p.name.startswith("ckpt")]
+    assert sorted(names) == ["ckpt-0000002", "ckpt-0000003"]  # the last one saved once
+
+
+def test_sigterm_during_the_final_evaluation_stops_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rltransfer import training
+
+    real = training.evaluate_session
+
+    def terminated_in_final(s: Any, num_games: int, seed: int) -> Any:
+        if num_games == s.cfg.train.final_eval_games and seed >= 10**6:
+            signal.raise_signal(signal.SIGTERM)
+            raise AssertionError("the final evaluation went on after SIGTERM")
+        return real(s, num_games, seed)
+
+    with monkeypatch.context() as m:
+        m.setattr(training, "evaluate_session", terminated_in_final)
+        with pytest.raises(TrainingInterrupted) as stopped:
+            train(tiny_config(tmp_path, iterations=2), tmp_path / "runs", quiet=True)
+    assert stopped.value.exit_code == 143
+    path = stopped.value.path
+    assert not (path / "eval.json").exists()
+    resume(path, quiet=True)  # runs the final evaluation, nothing else
+    assert json.loads((path / "eval.json").read_text())["global_step"] == 2 * PER_ITERATION

@@ -192,3 +192,29 @@ def test_a_hostile_game_id_in_a_suite_or_config_toml_never_runs(
     assert main(["train", "--resume", str(victim)]) == 2
     assert not marker.exists()
     assert "unknown PettingZoo env" in capsys.readouterr().err
+
+
+def test_a_planted_lock_symlink_is_never_written_through(tmp_path: Path, victim: Path) -> None:
+    precious = tmp_path / "precious.txt"
+    precious.write_text("years of work")
+    (victim / ".lock").unlink()
+    (victim / ".lock").symlink_to(precious)  # in a run folder someone shared
+    with pytest.raises(ConfigError, match="a symlink, not a lock file"):
+        resume(victim, total_steps=10_000, quiet=True)
+    with pytest.raises(ConfigError, match="a symlink, not a lock file"):
+        train(tiny_config(tmp_path, name="victim"), tmp_path / "runs", overwrite=True)
+    assert precious.read_text() == "years of work"
+
+
+def test_overwrite_waits_for_the_runs_inside_an_experiment(tmp_path: Path) -> None:
+    arm = tmp_path / "runs" / "exp" / "transfer_seed0"
+    arm.mkdir(parents=True)
+    (arm / "config.toml").write_text("")
+    held = RunLock(arm).acquire()  # `train --resume runs/exp/transfer_seed0` is running
+    try:
+        with pytest.raises(RunBusyError):
+            claim_run(tmp_path / "runs", "exp", overwrite=True)
+    finally:
+        held.release()
+    assert (arm / "config.toml").is_file()
+    claim_run(tmp_path / "runs", "exp", overwrite=True).release()  # free now: no lock leaked
