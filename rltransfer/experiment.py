@@ -140,8 +140,17 @@ def resume_transfer(root: str | Path, *, quiet: bool = False) -> Path:
         base = load_run_config(root / BASE_CONFIG)
         source = Path(manifest["source"])
         expected = manifest["source_sha256"]
+        arms, seeds = manifest["arms"], manifest["seeds"]
     except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
         raise ConfigError(f"{root}/{MANIFEST}: unreadable experiment manifest ({e})") from None
+    if not (
+        isinstance(arms, list)
+        and set(arms) <= {"transfer", "scratch"}
+        and isinstance(seeds, int)
+        and not isinstance(seeds, bool)
+        and 1 <= seeds <= 1000
+    ):
+        raise ConfigError(f"{root}/{MANIFEST}: arms or seeds are not an experiment's")
     try:
         now = _file_sha256(checkpoint_dir(source) / "model.safetensors")
     except CheckpointError:
