@@ -31,7 +31,7 @@ from stable_baselines3.common.vec_env import VecMonitor
 from tqdm import tqdm
 
 from rltransfer.collector import SelfPlayConfig
-from rltransfer.config import ConfigError, GameSpec
+from rltransfer.config import ConfigError, GameSpec, check_int
 from rltransfer.evaluate import EvalResult, format_results, play_match
 from rltransfer.games import parse_game_spec
 from rltransfer.games.core import Game
@@ -101,11 +101,8 @@ class SB3Config:
     def __post_init__(self) -> None:
         for name in ("steps", "n_envs", "n_steps", "batch_size", "n_epochs", "eval_games",
                      "final_eval_games"):  # fmt: skip
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
-        if isinstance(self.eval_interval, bool) or self.eval_interval < 0:
-            raise ConfigError(f"eval_interval must be >= 0, got {self.eval_interval!r}")
+            check_int(name, getattr(self, name), 1)
+        check_int("eval_interval", self.eval_interval, 0)
 
     def make_game(self) -> Game:
         game_id, options = parse_game_spec(self.game)

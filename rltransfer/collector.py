@@ -38,9 +38,10 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
+from rltransfer.config import check_int
 from rltransfer.games.core import Game, State
 from rltransfer.opponents import Player, make_player, plays, split_boards
-from rltransfer.policy import PolicyNet, check_int
+from rltransfer.policy import PolicyNet
 
 OPPONENT_KINDS = ("self", "snapshot", "random", "greedy", "perfect")
 _SCRIPTED = ("random", "greedy", "perfect")

@@ -140,6 +140,13 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def check_int(name: str, value: object, lo: int, hi: int | None = None) -> None:
+    """Raise ``ValueError`` unless ``value`` is an int (not a bool) in ``[lo, hi]``."""
+    if not _is_int(value) or value < lo or (hi is not None and value > hi):  # type: ignore[operator]
+        allowed = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
 def load_suite(name_or_path: str | Path) -> SuiteSpec:
     """Load a suite spec by name (``"classic"``) or path, strictly."""
     path = resolve_spec("envs", name_or_path)
@@ -186,40 +193,37 @@ class TrainSettings:
                 f"train.eval_opponents: unknown opponent(s) {unknown}; valid opponents: "
                 f"{', '.join(available_players())}"
             )
-        for name, lo in _TRAIN_MINIMA.items():
-            value = getattr(self, name)
-            if not _is_int(value) or value < lo:
-                raise ValueError(f"train.{name} must be an integer >= {lo}, got {value!r}")
+        for name, (lo, hi) in _TRAIN_BOUNDS.items():
+            check_int(f"train.{name}", getattr(self, name), lo, hi)
         if not _is_number(self.num_envs_scale) or self.num_envs_scale <= 0:
             raise ValueError(
                 f"train.num_envs_scale must be a finite number > 0, got {self.num_envs_scale!r}"
             )
-        if self.threads > 4096:
-            raise ValueError(f"train.threads must be at most 4096, got {self.threads}")
         check_device(self.device)
 
 
-_TRAIN_MINIMA = {
-    "total_steps": 1,
-    "eval_interval": 1,
-    "eval_games": 1,
-    "final_eval_games": 1,
-    "checkpoint_interval": 1,
-    "keep_checkpoints": 1,
-    "milestone_interval": 0,
-    "threads": 1,
+_TRAIN_BOUNDS: dict[str, tuple[int, int | None]] = {
+    "total_steps": (1, None),
+    "eval_interval": (1, None),
+    "eval_games": (1, None),
+    "final_eval_games": (1, None),
+    "checkpoint_interval": (1, None),
+    "keep_checkpoints": (1, None),
+    "milestone_interval": (0, None),
+    "threads": (1, 4096),
 }
 
 
 def check_device(name: str) -> None:
-    """Raise ``ValueError`` unless ``name`` is ``auto``, ``cpu``, ``cuda`` or ``cuda:N``
-    (or another device type torch knows, such as ``mps``)."""
+    """Raise :class:`ConfigError` unless ``name`` is ``auto`` or a device string torch
+    parses (``cpu``, ``cuda``, ``cuda:N``, ...). Whether the device is there is for
+    ``rltransfer.training.resolve_device`` to say, where it is used."""
     if name == "auto":
         return
     try:
         torch.device(name)
     except (RuntimeError, TypeError):
-        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
 
 
 TRANSFER_MODES = ("finetune", "freeze", "gradual")

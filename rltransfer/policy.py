@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Categorical
 
+from rltransfer.config import check_int
 from rltransfer.games.core import Game
 
 
@@ -70,14 +71,6 @@ _TASK_BOUNDS = {
     "width": (1, 256),
     "num_actions": (1, 1 << 20),
 }
-
-
-def check_int(name: str, value: object, lo: int, hi: int | None = None) -> None:
-    """Raise ``ValueError`` unless ``value`` is an int (not a bool) in ``[lo, hi]``."""
-    ok = isinstance(value, int) and not isinstance(value, bool)
-    if not ok or value < lo or (hi is not None and value > hi):  # type: ignore[operator]
-        allowed = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
 
 
 PRECISIONS = ("float32", "bfloat16")

@@ -36,6 +36,7 @@ from rltransfer.collector import GameCollector, SnapshotPool
 from rltransfer.config import (
     ConfigError,
     TrainConfig,
+    check_device,
     dump_toml,
     load_run_config,
     resume_config,
@@ -76,10 +77,8 @@ def resolve_device(name: str) -> torch.device:
     """``auto`` -> CUDA when present, else the CPU; checks that a named CUDA device exists."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    check_device(name)
+    device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(
             f"device {name!r} asked for, but torch sees no CUDA device (use cpu or auto)"
