@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import os
 import platform
@@ -52,6 +53,7 @@ from safetensors.torch import save as save_safetensors
 from rltransfer import __version__
 from rltransfer.config import GameSpec
 from rltransfer.policy import NetConfig, PolicyNet, TaskShape
+from rltransfer.rundir import fsync_dir, write_synced
 
 CHECKPOINT_FORMAT = 1
 LATEST = "latest"
@@ -146,22 +148,23 @@ def save_checkpoint(
     tmp = Path(tempfile.mkdtemp(prefix=".writing-", dir=root))
     try:
         blob = save_safetensors(cpu)
-        _write(tmp / "model.safetensors", blob)
+        write_synced(tmp / "model.safetensors", blob)
         full_meta = {
             "format": CHECKPOINT_FORMAT,
             "versions": versions(),
             "weights_sha256": hashlib.sha256(blob).hexdigest(),
             **meta,
         }
-        _write(tmp / "meta.json", json.dumps(full_meta, indent=1).encode())
+        write_synced(tmp / "meta.json", json.dumps(full_meta, indent=1).encode())
         if trainer is not None:
-            torch.save(_to_cpu(trainer), tmp / "trainer.pt")
-            _fsync_file(tmp / "trainer.pt")
-        os.chmod(tmp, 0o777 & ~_umask())
-        _fsync_dir(tmp)
+            buffer = io.BytesIO()
+            torch.save(_to_cpu(trainer), buffer)
+            write_synced(tmp / "trainer.pt", buffer.getvalue())
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700; files follow the umask
+        fsync_dir(tmp)
         final = _version_name(root, int(meta.get("iteration", 0)))
         os.rename(tmp, final)
-        _fsync_dir(root)
+        fsync_dir(root)
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(e, (OSError, RuntimeError)) and not isinstance(e, CheckpointError):
@@ -191,7 +194,7 @@ def _point_latest(root: Path, target: Path) -> None:
         link.unlink()
     os.symlink(target.name, link)
     os.replace(link, latest)
-    _fsync_dir(root)
+    fsync_dir(root)
 
 
 def _legacy_iteration(folder: Path) -> int:
@@ -204,14 +207,15 @@ def _legacy_iteration(folder: Path) -> int:
 def _prune(root: Path, keep: int, milestone: int) -> None:
     """Remove version folders beyond the last ``keep`` and the milestones."""
     current = (root / LATEST).resolve()
+    folders = versions_in(root)  # oldest first: the first of each milestone block stays
+    keep_set = set(folders[-max(keep, 1) :])
     kept_blocks: set[int] = set()
-    keep_set = set(versions_in(root)[-max(keep, 1) :])
-    for folder in versions_in(root):  # oldest first: the first of each block stays
+    for folder in folders:
         block = _iteration_of(folder) // milestone if milestone > 0 else None
         if block is not None and block not in kept_blocks:
             kept_blocks.add(block)
             keep_set.add(folder)
-    for folder in versions_in(root):
+    for folder in folders:
         if folder not in keep_set and folder.resolve() != current:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -236,33 +240,6 @@ def clean_leftovers(run_dir: Path) -> list[str]:
         shutil.rmtree(old, ignore_errors=True)
         removed.append(old.name)
     return removed
-
-
-def _write(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(path, 0o666 & ~_umask())
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
-    os.chmod(path, 0o666 & ~_umask())
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open folders; the rename is still atomic
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _umask() -> int:
@@ -366,6 +343,15 @@ def _check_header(ckpt: Path, network: NetworkMeta) -> None:
             f"{ckpt}: meta.json and model.safetensors disagree about the network "
             f"(e.g. {diff[:3]}); the checkpoint was edited or mixed from two runs"
         )
+
+
+def weights_sha256(ckpt: Path) -> str:
+    """The SHA-256 of a checkpoint's ``model.safetensors`` as it is on disk now."""
+    path = ckpt / "model.safetensors"
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read weights ({e})") from None
 
 
 def load_weights(ckpt: Path, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:

@@ -11,7 +11,6 @@ puts both arms on one chart, ``transfer.json``, ``transfer_report.md`` and a plo
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -20,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rltransfer.checkpoint import CheckpointError, checkpoint_dir, read_network
+from rltransfer.checkpoint import CheckpointError, checkpoint_dir, read_network, weights_sha256
 from rltransfer.config import (
     ConfigError,
     GameSpec,
@@ -115,7 +114,7 @@ def run_transfer(
     del sessions
     manifest: dict[str, Any] = {
         "source": str(source_ckpt),
-        "source_sha256": _file_sha256(source_ckpt / "model.safetensors"),
+        "source_sha256": weights_sha256(source_ckpt),
         "target": spec.name,
         "arms": arms,
         "seeds": settings.seeds,
@@ -152,7 +151,7 @@ def resume_transfer(root: str | Path, *, quiet: bool = False) -> Path:
     ):
         raise ConfigError(f"{root}/{MANIFEST}: arms or seeds are not an experiment's")
     try:
-        now = _file_sha256(checkpoint_dir(source) / "model.safetensors")
+        now = weights_sha256(checkpoint_dir(source))
     except CheckpointError:
         raise ConfigError(
             f"the source checkpoint {source} of {root} is gone (deleted, or pruned from the "
@@ -217,13 +216,12 @@ def _run_arms(
 ) -> None:
     """Each arm and seed in turn: kept if finished, resumed if started, else trained."""
     task, opponent = manifest["target"], base.transfer.opponent
+    command = f"rltransfer transfer --resume {root}"
     for k in range(int(manifest["seeds"])):
         for arm in arms:
             path = root / f"{arm}_seed{k}"
             if stop.signum is not None:  # a signal between two arms
-                raise TrainingInterrupted(
-                    root, stop.signum, 0, f"rltransfer transfer --resume {root}"
-                )
+                raise TrainingInterrupted(root, stop.signum, 0, command)
             try:
                 if (path / "eval.json").is_file():
                     pass  # finished before an interruption
@@ -232,9 +230,7 @@ def _run_arms(
                 else:
                     train(_arm_config(base, arm, k), root, quiet=quiet)
             except TrainingInterrupted as e:
-                raise TrainingInterrupted(
-                    root, e.signum, e.step, f"rltransfer transfer --resume {root}"
-                ) from None
+                raise TrainingInterrupted(root, e.signum, e.step, command) from None
             curves[arm].append(read_curve(path, task, opponent))
 
 
@@ -248,13 +244,6 @@ def _write_report(
     write_text_atomic(root / f"{stem}_report.md", format_report(report))
     plot_curves(curves, root / f"{stem}_curves.png", f"{task}: score vs {opponent}")
     return root / f"{stem}_report.md"
-
-
-def _file_sha256(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError as e:
-        raise CheckpointError(f"{path}: cannot read it ({e.strerror})") from None
 
 
 def reanalyse(

@@ -226,15 +226,36 @@ def open_run(path: str | Path) -> RunFolder:
     return RunFolder(path, RunLock(path).acquire())
 
 
+def write_synced(path: Path, data: bytes) -> None:
+    """Write ``path`` and fsync it: its bytes are on disk before anything names it."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync a folder, so the renames inside it survive a power loss (where folders can
+    be opened; elsewhere, e.g. Windows, a rename is still atomic)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``path`` through a temporary file and one rename (fsynced): a crash leaves
     the old file or the new one, never half of one."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        write_synced(tmp, text.encode("utf-8"))
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     finally:
         tmp.unlink(missing_ok=True)

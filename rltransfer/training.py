@@ -482,7 +482,6 @@ def _run(s: Session, folder: RunFolder, stop: StopFlag, quiet: bool) -> Path:
     saved_at = -1 if first else s.iteration  # a resumed session is its checkpoint
     with logger:
         if first:  # the untrained (or just transferred: zero-shot) policy: the first point
-            s.eval_history = []
             logger.config_table(cfg.sections())
             results = evaluate_session(s, cfg.train.eval_games, cfg.train.seed)
             _log_eval(logger, 0, results)
