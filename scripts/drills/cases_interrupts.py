@@ -170,7 +170,7 @@ def c1_4(ctx: Ctx) -> Outcome:
 
 
 def c1_5(ctx: Ctx) -> Outcome:
-    """kill -9 while a checkpoint's files are being written (inside ``torch.save``)."""
+    """kill -9 while a checkpoint's files are being written (in ``.writing-*``)."""
     extra = budget(4096, ci=1)
     c = Checks()
     fired = 0

@@ -6,8 +6,9 @@ MODE:
   replace-kbint  raise KeyboardInterrupt at the K-th os.replace / os.rename / os.symlink
                  under a ``checkpoints`` folder (before it happens): a second Ctrl-C there;
   replace-exit   os._exit(137) at that call: a crash between two steps of the swap;
-  save-kill      SIGKILL itself at the K-th torch.save under ``checkpoints``: a crash
-                 while a checkpoint's files are being written.
+  save-kill      SIGKILL itself at the K-th fsync of a ``trainer.pt`` inside a
+                 ``checkpoints/.writing-*`` folder (one per save, whatever serialises it):
+                 a crash while a checkpoint's files are being written.
 
 Exits 0 only if the command ran to its end without the fault firing (``fired`` never
 printed); the patches go in before rltransfer is imported.
@@ -38,13 +39,28 @@ def _fire(mode: str) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _writing_trainer(fd: Any) -> bool:
+    """Whether a file descriptor is a ``trainer.pt`` being written in ``.writing-*``."""
+    try:
+        name = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return False
+    return "/.writing-" in name and name.endswith("/trainer.pt")
+
+
 def _counting(
-    fn: Callable[..., Any], mode: str, k: int, count: list[int], paths: slice
+    fn: Callable[..., Any],
+    mode: str,
+    k: int,
+    count: list[int],
+    paths: slice,
+    hit: Callable[..., bool] = _in_checkpoints,
 ) -> Callable[..., Any]:
-    """``fn`` that fires the fault at its k-th call whose ``args[paths]`` name a checkpoint."""
+    """``fn`` that fires the fault at its k-th call whose ``args[paths]`` are a ``hit``
+    (by default: name a checkpoint)."""
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if _in_checkpoints(*args[paths]):
+        if hit(*args[paths]):
             count[0] += 1
             if count[0] == k:
                 _fire(mode)
@@ -60,9 +76,7 @@ def main() -> int:
         return 64
     count = [0]
     if mode == "save-kill":
-        import torch
-
-        torch.save = _counting(torch.save, mode, int(k), count, slice(1, 2))  # (obj, file)
+        os.fsync = _counting(os.fsync, mode, int(k), count, slice(0, 1), _writing_trainer)
     else:
         for name in ("replace", "rename", "symlink"):
             setattr(os, name, _counting(getattr(os, name), mode, int(k), count, slice(0, 2)))
