@@ -16,7 +16,7 @@ import torch
 from rltransfer import __version__
 
 if TYPE_CHECKING:
-    from rltransfer.config import TrainConfig
+    from rltransfer.specs.config import TrainConfig
 
 
 def _cmd_games(args: argparse.Namespace) -> int:
@@ -36,8 +36,8 @@ def _cmd_games(args: argparse.Namespace) -> int:
 
 
 def _cmd_suites(args: argparse.Namespace) -> int:
-    from rltransfer.config import ConfigError, load_suite
-    from rltransfer.presets import available_specs
+    from rltransfer.specs.config import ConfigError, load_suite
+    from rltransfer.specs.presets import available_specs
 
     for name in available_specs("envs"):
         try:
@@ -114,7 +114,7 @@ def _print_rows(title: str, table: str, rows: Sequence[Any], json_path: str | No
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from rltransfer.bench import DEFAULT_GAMES, format_table, run_bench
+    from rltransfer.bench.games import DEFAULT_GAMES, format_table, run_bench
     from rltransfer.games import available_games, parse_game_spec
 
     if args.games:
@@ -144,8 +144,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from rltransfer.config import ConfigError, make_train_config
-    from rltransfer.training import resume, train
+    from rltransfer.learn.training import resume, train
+    from rltransfer.specs.config import ConfigError, make_train_config
 
     if args.resume:
         fixed = [f"--{k}" for k in ("suite", "agent", "name", "overwrite") if getattr(args, k)]
@@ -179,10 +179,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from rltransfer.evaluate import format_results, play_match
     from rltransfer.inference import load_policy
-    from rltransfer.opponents import PolicyPlayer, available_players, make_player, plays
-    from rltransfer.training import resolve_device
+    from rltransfer.learn.training import resolve_device
+    from rltransfer.play.evaluate import format_results, play_match
+    from rltransfer.play.players import PolicyPlayer, available_players, make_player, plays
 
     device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
@@ -214,8 +214,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_train(args: argparse.Namespace) -> int:
-    from rltransfer.bench_loop import format_loop_table, run_loop_bench
-    from rltransfer.config import make_train_config
+    from rltransfer.bench.loop import format_loop_table, run_loop_bench
+    from rltransfer.specs.config import make_train_config
 
     devices = _bench_devices(args.device)
 
@@ -239,8 +239,8 @@ def _cmd_bench_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
-    from rltransfer.config import ConfigError, make_train_config
-    from rltransfer.experiment import resume_transfer, run_transfer
+    from rltransfer.specs.config import ConfigError, make_train_config
+    from rltransfer.transfer.experiment import resume_transfer, run_transfer
 
     if args.resume:
         fixed = [o for o in ("source", "to", "name", "overwrite") if getattr(args, o)]
@@ -285,7 +285,7 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
 
 
 def _cmd_baseline_sb3(args: argparse.Namespace) -> int:
-    from rltransfer.baseline import SB3Config, train_sb3
+    from rltransfer.interop.baseline import SB3Config, train_sb3
 
     torch.set_num_threads(args.threads)
     cfg = SB3Config(
@@ -331,7 +331,7 @@ def _add_baseline(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from rltransfer.experiment import reanalyse
+    from rltransfer.transfer.experiment import reanalyse
 
     path = reanalyse(args.experiment, opponent=args.opponent, threshold=args.threshold)
     print(path.read_text())
@@ -502,8 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from rltransfer.checkpoint import CheckpointError
-    from rltransfer.config import ConfigError
+    from rltransfer.runs.checkpoint import CheckpointError
+    from rltransfer.specs.config import ConfigError
 
     args = build_parser().parse_args(argv)
     where = f"rltransfer {args.command}"
@@ -517,7 +517,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as e:
-        from rltransfer.training import TrainingError, TrainingInterrupted
+        from rltransfer.learn.training import TrainingError, TrainingInterrupted
 
         if isinstance(e, TrainingInterrupted):
             print(str(e), file=sys.stderr)

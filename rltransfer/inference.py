@@ -12,15 +12,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rltransfer.checkpoint import (
+from rltransfer.games.core import Game
+from rltransfer.net.policy import PolicyNet, masked_logits, sample_logits
+from rltransfer.runs.checkpoint import (
     checkpoint_dir,
     load_into,
     load_weights,
     read_network,
 )
-from rltransfer.config import GameSpec
-from rltransfer.games.core import Game
-from rltransfer.policy import PolicyNet, masked_logits, sample_logits
+from rltransfer.specs.config import GameSpec
 
 
 class LoadedPolicy:

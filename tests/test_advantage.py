@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rltransfer.advantage import gae
+from rltransfer.learn.advantage import gae
 
 
 def reference_gae(

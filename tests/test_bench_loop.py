@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from tiny import PER_ITERATION, SUITE, TINY, tiny_config
 
-from rltransfer.bench_loop import format_loop_table, time_loop
+from rltransfer.bench.loop import format_loop_table, time_loop
 from rltransfer.cli import main
 
 

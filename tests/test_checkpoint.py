@@ -17,7 +17,8 @@ from tiny import tiny_config
 
 import rltransfer
 from rltransfer import checkpoint
-from rltransfer.checkpoint import (
+from rltransfer.learn.training import resume, train
+from rltransfer.runs.checkpoint import (
     CheckpointError,
     checkpoint_dir,
     clean_leftovers,
@@ -28,7 +29,6 @@ from rltransfer.checkpoint import (
     save_checkpoint,
     versions_in,
 )
-from rltransfer.training import resume, train
 
 
 class Killed(BaseException):
@@ -243,7 +243,7 @@ def test_huge_sizes_in_meta_json_are_refused_before_anything_is_allocated(
     ckpt = _edited_copy(run, tmp_path, lambda m: m["net"].update(channels=200_000))
     allocations = []
     monkeypatch.setattr(
-        "rltransfer.policy.PolicyNet.__init__",
+        "rltransfer.net.policy.PolicyNet.__init__",
         lambda *a, **kw: allocations.append(a) or (_ for _ in ()).throw(AssertionError),
     )
     with pytest.raises(CheckpointError, match=r"net\.channels must be an integer in \[1, 4096\]"):

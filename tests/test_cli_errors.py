@@ -116,7 +116,7 @@ def test_an_unknown_opponent_lists_the_valid_ones(
 ) -> None:
     from tiny import tiny_config
 
-    from rltransfer.training import train
+    from rltransfer.learn.training import train
 
     path = train(tiny_config(tmp_path, iterations=1), tmp_path / "runs", quiet=True)
     assert main(["eval", str(path), "--opponent", "minimax", "--games", "2"]) == 2
@@ -129,7 +129,7 @@ def test_what_the_machine_refuses_is_one_line(
     def read_only(*args: object, **kwargs: object) -> None:
         raise OSError(30, "Read-only file system", str(tmp_path / "runs" / "x"))
 
-    monkeypatch.setattr("rltransfer.training.claim_run", read_only)
+    monkeypatch.setattr("rltransfer.learn.training.claim_run", read_only)
     base = ["train", "--suite", _suite(tmp_path), "--run-dir", str(tmp_path / "runs")]
     assert main([*base, "--name", "x", "--steps", "1", "--quiet"]) == 1
     err = capsys.readouterr().err.strip()
@@ -138,7 +138,7 @@ def test_what_the_machine_refuses_is_one_line(
     def no_memory(*args: object, **kwargs: object) -> None:
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] can't allocate memory: 36 GB")
 
-    monkeypatch.setattr("rltransfer.training.build_session", no_memory)
+    monkeypatch.setattr("rltransfer.learn.training.build_session", no_memory)
     assert main([*base, "--name", "y", "--steps", "1", "--quiet"]) == 1
     assert "out of memory; use fewer boards" in capsys.readouterr().err
     assert not (tmp_path / "runs" / "y").exists()

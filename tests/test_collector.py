@@ -7,12 +7,12 @@ import dataclasses
 import torch
 from torch import Tensor
 
-from rltransfer.advantage import gae
-from rltransfer.collector import GameCollector, SelfPlayConfig
 from rltransfer.games import make
 from rltransfer.games.check import check_game
 from rltransfer.games.core import Game, IllegalActionMode, State
-from rltransfer.policy import NetConfig, PolicyNet, TaskShape
+from rltransfer.learn.advantage import gae
+from rltransfer.learn.collector import GameCollector, SelfPlayConfig
+from rltransfer.net.policy import NetConfig, PolicyNet, TaskShape
 
 CFG = NetConfig(channels=8, blocks=1, policy_channels=4, value_channels=4, value_hidden=8, groups=2)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rltransfer.config import ConfigError, load_suite
-from rltransfer.presets import available_specs, resolve_spec
+from rltransfer.specs.config import ConfigError, load_suite
+from rltransfer.specs.presets import available_specs, resolve_spec
 
 
 def test_shipped_suites_load() -> None:

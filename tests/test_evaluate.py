@@ -12,17 +12,17 @@ import pytest
 import torch
 from torch import Tensor
 
-from rltransfer.evaluate import (
+from rltransfer.games import make
+from rltransfer.games.core import Game, State
+from rltransfer.games.tic_tac_toe import TicTacToe, TicTacToeState
+from rltransfer.play.evaluate import (
     EvalResult,
     evaluate_against,
     format_results,
     play_match,
     wilson_interval,
 )
-from rltransfer.games import make
-from rltransfer.games.core import Game, State
-from rltransfer.games.tic_tac_toe import TicTacToe, TicTacToeState
-from rltransfer.opponents import GreedyPlayer, RandomPlayer
+from rltransfer.play.players import GreedyPlayer, RandomPlayer
 
 
 class FirstLegalPlayer:

@@ -17,13 +17,13 @@ import torch
 from gymnasium import spaces
 from pettingzoo import AECEnv
 
-from rltransfer.config import GameSpec
-from rltransfer.evaluate import play_match
 from rltransfer.games import EnvOption, game_class, make, parse_game_spec, register_env
 from rltransfer.games.core import IllegalActionError
 from rltransfer.games.outside import OutsideEnvError, OutsideGame, StaleStateError
-from rltransfer.opponents import GreedyPlayer, RandomPlayer, winning_actions
-from rltransfer.policy import NetConfig, PolicyNet, TaskShape
+from rltransfer.net.policy import NetConfig, PolicyNet, TaskShape
+from rltransfer.play.evaluate import play_match
+from rltransfer.play.players import GreedyPlayer, RandomPlayer, winning_actions
+from rltransfer.specs.config import GameSpec
 
 TINY_NET = NetConfig(channels=8, blocks=1, policy_channels=4, value_channels=4, groups=2)
 

@@ -16,15 +16,15 @@ import torch
 from tiny import PER_ITERATION, tiny_config, train_interrupted
 
 import rltransfer
-from rltransfer.bench_loop import time_loop
-from rltransfer.checkpoint import load_weights
-from rltransfer.collector import GameCollector, SelfPlayConfig
-from rltransfer.evaluate import play_match
+from rltransfer.bench.loop import time_loop
 from rltransfer.games import make
 from rltransfer.games.check import check_game
-from rltransfer.opponents import GreedyPlayer, PerfectTicTacToe, PolicyPlayer, RandomPlayer
-from rltransfer.policy import NetConfig, PolicyNet, TaskShape
-from rltransfer.training import resolve_device, resume
+from rltransfer.learn.collector import GameCollector, SelfPlayConfig
+from rltransfer.learn.training import resolve_device, resume
+from rltransfer.net.policy import NetConfig, PolicyNet, TaskShape
+from rltransfer.play.evaluate import play_match
+from rltransfer.play.players import GreedyPlayer, PerfectTicTacToe, PolicyPlayer, RandomPlayer
+from rltransfer.runs.checkpoint import load_weights
 
 pytestmark = [
     pytest.mark.gpu,

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 import rltransfer
-from rltransfer.evaluate import play_match
-from rltransfer.opponents import PerfectTicTacToe, PolicyPlayer
+from rltransfer.play.evaluate import play_match
+from rltransfer.play.players import PerfectTicTacToe, PolicyPlayer
 
 pytestmark = pytest.mark.slow
 

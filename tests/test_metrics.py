@@ -16,7 +16,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from tensorboard.util import tensor_util
 
 from rltransfer import metrics
-from rltransfer.metrics import RunLogger, image_grid, load_events, read_scalars
+from rltransfer.runs.metrics import RunLogger, image_grid, load_events, read_scalars
 
 
 def test_tags_are_the_design_strings() -> None:

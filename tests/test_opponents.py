@@ -12,7 +12,8 @@ from rltransfer.games.connect_four import ConnectFour
 from rltransfer.games.core import Game, State
 from rltransfer.games.hex import Hex
 from rltransfer.games.tic_tac_toe import TicTacToe, TicTacToeState
-from rltransfer.opponents import (
+from rltransfer.net.policy import NetConfig, PolicyNet, TaskShape
+from rltransfer.play.players import (
     GreedyPlayer,
     PolicyPlayer,
     RandomPlayer,
@@ -20,7 +21,6 @@ from rltransfer.opponents import (
     threat_actions,
     winning_actions,
 )
-from rltransfer.policy import NetConfig, PolicyNet, TaskShape
 
 SMALL_NET = NetConfig(
     channels=8, blocks=1, policy_channels=4, value_channels=4, value_hidden=8, groups=2
@@ -244,8 +244,8 @@ def test_make_player_by_name() -> None:
 
 
 def test_perfect_tic_tac_toe_never_loses_and_scores_094_against_random() -> None:
-    from rltransfer.evaluate import play_match
-    from rltransfer.opponents import PerfectTicTacToe
+    from rltransfer.play.evaluate import play_match
+    from rltransfer.play.players import PerfectTicTacToe
 
     game = make("tic_tac_toe")
     perfect = PerfectTicTacToe()
@@ -274,7 +274,7 @@ class _Highest:
 
 
 def test_mixed_player_gives_each_part_its_share_of_the_boards() -> None:
-    from rltransfer.opponents import MixedPlayer, split_boards
+    from rltransfer.play.players import MixedPlayer, split_boards
 
     game = make("tic_tac_toe")
     state = game.init(10)

@@ -10,19 +10,19 @@ from pathlib import Path
 import pytest
 from tiny import TINY
 
-from rltransfer.checkpoint import load_weights
-from rltransfer.config import (
+from rltransfer.games import make
+from rltransfer.learn.training import build_session, resume, train
+from rltransfer.runs.checkpoint import load_weights
+from rltransfer.runs.metrics import read_scalars
+from rltransfer.specs.config import (
     ConfigError,
     TrainConfig,
     TransferSettings,
     load_suite,
     make_train_config,
 )
-from rltransfer.experiment import run_transfer
-from rltransfer.games import make
-from rltransfer.metrics import read_scalars
-from rltransfer.training import build_session, resume, train
 from rltransfer.transfer import TransferError, transfer_net
+from rltransfer.transfer.experiment import run_transfer
 
 # chess and Go get 2 boards and 3 learner steps each, the native games 4 boards and 4 steps
 # (ppo.num_steps in TINY); short time limits keep evaluation games short

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rltransfer.games import available_games, make
-from rltransfer.policy import NetConfig, PolicyNet, TaskShape, masked_logits, sample_logits
+from rltransfer.net.policy import NetConfig, PolicyNet, TaskShape, masked_logits, sample_logits
 
 CFG = NetConfig(channels=8, blocks=1, policy_channels=4, value_channels=4, value_hidden=8, groups=2)
 

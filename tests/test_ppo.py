@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.distributions import Categorical
 
-from rltransfer.ppo import PPOConfig, explained_variance, linear_lr, normalize, ppo_loss
+from rltransfer.learn.ppo import PPOConfig, explained_variance, linear_lr, normalize, ppo_loss
 
 NO_NORM = PPOConfig(adv_norm="none")
 

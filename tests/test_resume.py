@@ -14,12 +14,12 @@ import torch
 from tiny import PER_ITERATION, TINY, tiny_config, train_interrupted
 
 from rltransfer import multitask
-from rltransfer.checkpoint import checkpoint_dir, load_weights
 from rltransfer.cli import main
-from rltransfer.config import ConfigError, TransferSettings, load_run_config
-from rltransfer.experiment import reanalyse, resume_transfer, run_transfer
-from rltransfer.metrics import read_scalars
-from rltransfer.training import TrainingInterrupted, resume, train
+from rltransfer.learn.training import TrainingInterrupted, resume, train
+from rltransfer.runs.checkpoint import checkpoint_dir, load_weights
+from rltransfer.runs.metrics import read_scalars
+from rltransfer.specs.config import ConfigError, TransferSettings, load_run_config
+from rltransfer.transfer.experiment import reanalyse, resume_transfer, run_transfer
 
 
 def _same_weights(a: Path, b: Path) -> None:
@@ -94,7 +94,7 @@ def test_a_run_stopped_before_its_first_checkpoint_restarts_with_resume(
         raise KeyboardInterrupt
 
     with monkeypatch.context() as m:
-        m.setattr("rltransfer.training.evaluate_session", ctrl_c)  # during start-up
+        m.setattr("rltransfer.learn.training.evaluate_session", ctrl_c)  # during start-up
         with pytest.raises(KeyboardInterrupt):
             train(tiny_config(tmp_path, iterations=1), tmp_path / "runs", quiet=True)
     path = tmp_path / "runs" / "run"
@@ -149,7 +149,7 @@ def test_an_interrupted_transfer_experiment_continues_with_resume(
     settings = TransferSettings(seeds=1)
     no_net = [o for o in TINY if not o.startswith("net.")]  # the preset's network: 32 channels
     with monkeypatch.context() as m:
-        m.setattr("rltransfer.training.ppo_update", interrupt_the_scratch_arm)
+        m.setattr("rltransfer.learn.training.ppo_update", interrupt_the_scratch_arm)
         with pytest.raises(TrainingInterrupted) as stopped:
             run_transfer(
                 source, "tic_tac_toe", settings, steps=2 * 8 * 4, num_envs=8, name="exp",
@@ -202,7 +202,9 @@ def test_an_extension_that_crashes_before_its_first_checkpoint_keeps_its_schedul
 ) -> None:
     path = train(tiny_config(tmp_path, iterations=3), tmp_path / "runs", quiet=True)
     with monkeypatch.context() as m:
-        m.setattr("rltransfer.training.run_iteration", lambda s: (_ for _ in ()).throw(OSError))
+        m.setattr(
+            "rltransfer.learn.training.run_iteration", lambda s: (_ for _ in ()).throw(OSError)
+        )
         with pytest.raises(OSError):
             resume(path, total_steps=6 * PER_ITERATION, quiet=True)
     resume(path, quiet=True)  # config.toml already says 6 iterations: nothing "changes" now

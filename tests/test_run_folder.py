@@ -11,9 +11,9 @@ import pytest
 from tiny import SUITE, tiny_config
 
 from rltransfer.cli import main
-from rltransfer.config import ConfigError, load_run_config, load_suite
-from rltransfer.rundir import RunBusyError, RunLock, claim_run, open_run
-from rltransfer.training import resume, train
+from rltransfer.learn.training import resume, train
+from rltransfer.runs.folder import RunBusyError, RunLock, claim_run, open_run
+from rltransfer.specs.config import ConfigError, load_run_config, load_suite
 
 
 def _tree(folder: Path) -> dict[str, str]:
@@ -94,7 +94,7 @@ def test_overwrite_that_crashes_before_its_first_checkpoint_puts_the_old_run_bac
     def crash(*args: Any) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("rltransfer.training.run_iteration", crash)
+    monkeypatch.setattr("rltransfer.learn.training.run_iteration", crash)
     with pytest.raises(RuntimeError, match="boom"):
         train(tiny_config(tmp_path, name="victim"), tmp_path / "runs", overwrite=True, quiet=True)
     assert _tree(victim) == before

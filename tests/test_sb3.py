@@ -23,14 +23,14 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecMonitor
 from tiny import tiny_config
 
-from rltransfer.checkpoint import CheckpointError, checkpoint_dir, load_weights
 from rltransfer.cli import main
-from rltransfer.evaluate import play_match
 from rltransfer.games import Game, State, make
-from rltransfer.metrics import CHARTS_SPS, loss_tag, read_scalars, score_tag, win_rate_tag
-from rltransfer.opponents import PolicyPlayer, make_player
-from rltransfer.sb3 import BoardGameVecEnv, PretrainedTrunk, SB3Player
-from rltransfer.training import train
+from rltransfer.interop.sb3 import BoardGameVecEnv, PretrainedTrunk, SB3Player
+from rltransfer.learn.training import train
+from rltransfer.play.evaluate import play_match
+from rltransfer.play.players import PolicyPlayer, make_player
+from rltransfer.runs.checkpoint import CheckpointError, checkpoint_dir, load_weights
+from rltransfer.runs.metrics import CHARTS_SPS, loss_tag, read_scalars, score_tag, win_rate_tag
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SECTION = "## Using rltransfer with Stable-Baselines3 / PettingZoo / gymnasium"

@@ -12,11 +12,11 @@ from tiny import PER_ITERATION, SUITE, TINY, tiny_config, train_interrupted
 
 import rltransfer
 from rltransfer import multitask
-from rltransfer.checkpoint import CheckpointError, load_weights
 from rltransfer.cli import main
-from rltransfer.config import ConfigError
-from rltransfer.metrics import load_events, read_scalars
-from rltransfer.training import TrainingError, resume, train
+from rltransfer.learn.training import TrainingError, resume, train
+from rltransfer.runs.checkpoint import CheckpointError, load_weights
+from rltransfer.runs.metrics import load_events, read_scalars
+from rltransfer.specs.config import ConfigError
 
 
 def test_training_writes_a_complete_run(tmp_path: Path) -> None:

@@ -10,14 +10,13 @@ import pytest
 import torch
 from tiny import TINY, tiny_config
 
-from rltransfer.checkpoint import load_weights
 from rltransfer.cli import main
-from rltransfer.config import TransferSettings
-from rltransfer.experiment import reanalyse, run_transfer
 from rltransfer.games import make
-from rltransfer.metrics import load_events, read_scalars
-from rltransfer.policy import PolicyNet, TaskShape
-from rltransfer.training import train
+from rltransfer.learn.training import train
+from rltransfer.net.policy import PolicyNet, TaskShape
+from rltransfer.runs.checkpoint import load_weights
+from rltransfer.runs.metrics import load_events, read_scalars
+from rltransfer.specs.config import TransferSettings
 from rltransfer.transfer import (
     TransferError,
     area,
@@ -29,6 +28,7 @@ from rltransfer.transfer import (
     transfer_net,
     trunk_frozen,
 )
+from rltransfer.transfer.experiment import reanalyse, run_transfer
 
 
 @pytest.fixture(scope="module")

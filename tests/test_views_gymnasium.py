@@ -356,7 +356,7 @@ def test_an_id_taken_by_another_env_is_an_error() -> None:
 
 
 def test_opponent_by_name_or_player() -> None:
-    from rltransfer.opponents import GreedyPlayer
+    from rltransfer.play.players import GreedyPlayer
 
     # An agent that always plays the left-most legal cell only ever stacks column 0
     # (then 1, ...): greedy blocks every vertical three, so that agent never wins.

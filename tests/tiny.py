@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from rltransfer import multitask
-from rltransfer.config import TrainConfig, make_train_config
-from rltransfer.training import TrainingInterrupted, train
+from rltransfer.learn.training import TrainingInterrupted, train
+from rltransfer.specs.config import TrainConfig, make_train_config
 
 SUITE = """
 name = "tiny"
@@ -78,7 +78,7 @@ def train_interrupted(
         return real_update(*args, **kwargs)
 
     with monkeypatch.context() as patch:
-        patch.setattr("rltransfer.training.ppo_update", interrupting)
+        patch.setattr("rltransfer.learn.training.ppo_update", interrupting)
         with pytest.raises(TrainingInterrupted) as stopped:
             train(cfg, run_dir, quiet=True)
     assert stopped.value.exit_code == 128 + signum and "--resume" in str(stopped.value)

@@ -350,7 +350,7 @@ class Game(ABC, Generic[StateT]):
         """The same positions with the other player to move (no stone placed).
 
         Not a legal move of any game here: scripted opponents use it to ask "where would
-        my opponent win if it moved now?" (see ``rltransfer.opponents``).
+        my opponent win if it moved now?" (see ``rltransfer.play.players``).
         """
         raise NotImplementedError(f"{self.id} does not define a null move")
 

@@ -17,7 +17,7 @@ Shared rules:
   the vector env's autoreset), so every observation the agent gets is one where it is to move.
   ``info["agent_seat"]`` says which seat the agent has.
 * **Opponent.** ``"random"`` (the default), ``"greedy"``, any
-  :class:`rltransfer.opponents.Player` (e.g. a ``PolicyPlayer`` of a trained run), or any
+  :class:`rltransfer.play.players.Player` (e.g. a ``PolicyPlayer`` of a trained run), or any
   function ``opponent(game, state, generator) -> [N] int64`` actions. It is asked for a move
   on every board (as a batched policy would) and its moves are used where it is to move; with
   ``illegal_action="raise"`` its move for the mover of *every* live board must be legal.
@@ -53,7 +53,7 @@ from gymnasium.vector.utils import batch_space
 from torch import Tensor
 
 from rltransfer.games import Game, State
-from rltransfer.opponents import Player, make_player
+from rltransfer.play.players import Player, make_player
 from rltransfer.views._common import RENDER_MODES, build_game, check_render_mode, render_board
 
 Seat = Literal[0, 1, "random"]
@@ -70,7 +70,7 @@ OpponentLike = str | Player | Opponent | None
 
 
 def _as_opponent(opponent: OpponentLike) -> Opponent:
-    """A name, a :class:`~rltransfer.opponents.Player` or a function -> a function."""
+    """A name, a :class:`~rltransfer.play.players.Player` or a function -> a function."""
     if opponent is None:
         return random_opponent
     if isinstance(opponent, str):

@@ -24,7 +24,12 @@ def main() -> int:
         return 64
     from rltransfer.cli import main as cli_main
 
-    for name in ("torch", "rltransfer.training", "rltransfer.config", "rltransfer.checkpoint"):
+    for name in (
+        "torch",
+        "rltransfer.learn.training",
+        "rltransfer.specs.config",
+        "rltransfer.runs.checkpoint",
+    ):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     Path(ready).write_text(str(os.getpid()))

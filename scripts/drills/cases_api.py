@@ -33,7 +33,7 @@ GYM = (
 )
 ENV = GYM + "env = BoardGameEnv('tic_tac_toe', agent_seat=0)\nenv.reset(seed=0)\n"
 VEC = GYM + "v = BoardGameVectorEnv('tic_tac_toe', 2, agent_seat=0)\nv.reset(seed=0)\n"
-SB3 = "from rltransfer.sb3 import BoardGameVecEnv\n"
+SB3 = "from rltransfer.interop.sb3 import BoardGameVecEnv\n"
 SB3_ENV = SB3 + "e = BoardGameVecEnv('tic_tac_toe', 2, agent_seat=0)\ne.reset()\n"
 CENTRE = "...\n.X.\n..."
 BOTH_GAMES = (

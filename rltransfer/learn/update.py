@@ -16,10 +16,10 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from rltransfer.advantage import gae
-from rltransfer.collector import Rollout
-from rltransfer.policy import PolicyNet
-from rltransfer.ppo import PPOConfig, explained_variance, normalize, ppo_loss
+from rltransfer.learn.advantage import gae
+from rltransfer.learn.collector import Rollout
+from rltransfer.learn.ppo import PPOConfig, explained_variance, normalize, ppo_loss
+from rltransfer.net.policy import PolicyNet
 
 
 class NonFiniteLossError(FloatingPointError):

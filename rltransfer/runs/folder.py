@@ -28,7 +28,7 @@ import stat
 from pathlib import Path
 from types import TracebackType
 
-from rltransfer.config import ConfigError
+from rltransfer.specs.config import ConfigError
 
 try:  # POSIX; on Windows runs are not locked
     import fcntl

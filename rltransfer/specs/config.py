@@ -21,7 +21,7 @@ import torch
 
 from rltransfer.games import game_class, make
 from rltransfer.games.core import Game
-from rltransfer.presets import resolve_spec
+from rltransfer.specs.presets import resolve_spec
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -185,7 +185,7 @@ class TrainSettings:
     threads: int = 1  # torch intra-op threads on the CPU (1 is fastest on 2 cores)
 
     def __post_init__(self) -> None:
-        from rltransfer.opponents import available_players
+        from rltransfer.play.players import available_players
 
         unknown = [o for o in self.eval_opponents if o not in available_players()]
         if unknown:
@@ -217,7 +217,7 @@ _TRAIN_BOUNDS: dict[str, tuple[int, int | None]] = {
 def check_device(name: str) -> None:
     """Raise :class:`ConfigError` unless ``name`` is ``auto`` or a device string torch
     parses (``cpu``, ``cuda``, ``cuda:N``, ...). Whether the device is there is for
-    ``rltransfer.training.resolve_device`` to say, where it is used."""
+    ``rltransfer.learn.training.resolve_device`` to say, where it is used."""
     if name == "auto":
         return
     try:
@@ -260,9 +260,9 @@ class TransferSettings:
 
 
 def _section_types() -> dict[str, type]:
-    from rltransfer.collector import SelfPlayConfig
-    from rltransfer.policy import NetConfig
-    from rltransfer.ppo import PPOConfig
+    from rltransfer.learn.collector import SelfPlayConfig
+    from rltransfer.learn.ppo import PPOConfig
+    from rltransfer.net.policy import NetConfig
 
     return {
         "net": NetConfig,

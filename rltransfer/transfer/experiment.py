@@ -19,8 +19,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rltransfer.checkpoint import CheckpointError, checkpoint_dir, read_network, weights_sha256
-from rltransfer.config import (
+from rltransfer.games import parse_game_spec
+from rltransfer.learn.training import (
+    StopFlag,
+    TrainingInterrupted,
+    build_session,
+    graceful_interrupt,
+    resume,
+    train,
+)
+from rltransfer.runs.checkpoint import CheckpointError, checkpoint_dir, read_network, weights_sha256
+from rltransfer.runs.folder import RunFolder, check_new_run, claim_run, open_run, write_text_atomic
+from rltransfer.runs.metrics import RunLogger, transfer_tag
+from rltransfer.specs.config import (
     ConfigError,
     GameSpec,
     SuiteSpec,
@@ -30,18 +41,7 @@ from rltransfer.config import (
     load_run_config,
     make_train_config,
 )
-from rltransfer.games import parse_game_spec
-from rltransfer.metrics import RunLogger, transfer_tag
-from rltransfer.rundir import RunFolder, check_new_run, claim_run, open_run, write_text_atomic
-from rltransfer.training import (
-    StopFlag,
-    TrainingInterrupted,
-    build_session,
-    graceful_interrupt,
-    resume,
-    train,
-)
-from rltransfer.transfer import (
+from rltransfer.transfer.metrics import (
     Curve,
     area_ratio,
     asymptotic_gain,
@@ -341,7 +341,7 @@ def _summary(values: Sequence[float | None]) -> dict[str, Any]:
 def transfer_report(
     curves: dict[str, list[Curve]], settings: TransferSettings, task: str, source: str
 ) -> dict[str, Any]:
-    """The metrics per paired seed and their mean and spread (see ``rltransfer.transfer``)."""
+    """The metrics per paired seed, their mean and spread (:mod:`rltransfer.transfer.metrics`)."""
     report: dict[str, Any] = {
         "target": task,
         "source": source,

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from rltransfer.games.core import Game, State
-from rltransfer.opponents import Player, make_player
+from rltransfer.play.players import Player, make_player
 
 #: Plies between two "is every game over?" checks (each check is one host sync).
 _SYNC_EVERY = 8
@@ -200,7 +200,7 @@ def evaluate_against(
     device: torch.device | str | None = None,
 ) -> list[EvalResult]:
     """One :func:`play_match` per opponent; names (``"random"``, ``"greedy"``) are built
-    with :func:`~rltransfer.opponents.make_player`."""
+    with :func:`~rltransfer.play.players.make_player`."""
     results = []
     for opp in opponents:
         opponent = make_player(opp) if isinstance(opp, str) else opp

@@ -26,8 +26,8 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Categorical
 
-from rltransfer.config import check_int
 from rltransfer.games.core import Game
+from rltransfer.specs.config import check_int
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from rltransfer.games.core import Game, State
-from rltransfer.policy import PolicyNet, masked_logits
+from rltransfer.net.policy import PolicyNet, masked_logits
 
 
 @runtime_checkable
@@ -156,7 +156,7 @@ class GreedyPlayer:
     """
 
     #: Its tactics need ``game.supports_lookahead``; without it the player is random, and
-    #: :func:`rltransfer.evaluate.play_match` says so in the opponent's name.
+    #: :func:`rltransfer.play.evaluate.play_match` says so in the opponent's name.
     needs_lookahead = True
 
     def __init__(self, name: str = "greedy") -> None:
@@ -272,7 +272,7 @@ def _perfect_table() -> Tensor:
 
 
 class PolicyPlayer:
-    """A :class:`~rltransfer.policy.PolicyNet` playing one of its tasks.
+    """A :class:`~rltransfer.net.policy.PolicyNet` playing one of its tasks.
 
     ``sample=True`` (the default) samples from the masked policy, as in training, so an
     evaluation averages over the policy's own randomness; ``sample=False`` plays the most

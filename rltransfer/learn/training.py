@@ -22,7 +22,14 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from rltransfer.checkpoint import (
+from rltransfer.games.core import Game
+from rltransfer.learn.collector import GameCollector, SnapshotPool
+from rltransfer.learn.ppo import linear_lr
+from rltransfer.learn.update import NonFiniteLossError, make_batch, ppo_update
+from rltransfer.net.policy import PolicyNet, TaskShape
+from rltransfer.play.evaluate import EvalResult, play_match
+from rltransfer.play.players import PolicyPlayer, make_player, plays
+from rltransfer.runs.checkpoint import (
     NoCheckpointError,
     checkpoint_dir,
     clean_leftovers,
@@ -32,8 +39,9 @@ from rltransfer.checkpoint import (
     load_weights,
     save_checkpoint,
 )
-from rltransfer.collector import GameCollector, SnapshotPool
-from rltransfer.config import (
+from rltransfer.runs.folder import RunFolder, check_new_run, claim_run, open_run, write_text_atomic
+from rltransfer.runs.metrics import RunLogger, game_tag, score_tag, win_rate_tag
+from rltransfer.specs.config import (
     ConfigError,
     TrainConfig,
     check_device,
@@ -41,15 +49,7 @@ from rltransfer.config import (
     load_run_config,
     resume_config,
 )
-from rltransfer.evaluate import EvalResult, play_match
-from rltransfer.games.core import Game
-from rltransfer.metrics import RunLogger, game_tag, score_tag, win_rate_tag
-from rltransfer.multitask import NonFiniteLossError, make_batch, ppo_update
-from rltransfer.opponents import PolicyPlayer, make_player, plays
-from rltransfer.policy import PolicyNet, TaskShape
-from rltransfer.ppo import linear_lr
-from rltransfer.rundir import RunFolder, check_new_run, claim_run, open_run, write_text_atomic
-from rltransfer.transfer import param_groups, set_trunk_frozen, transfer_net, trunk_frozen
+from rltransfer.transfer.network import param_groups, set_trunk_frozen, transfer_net, trunk_frozen
 
 
 class TrainingError(RuntimeError):
@@ -112,7 +112,7 @@ class Session:
     global_step: int = 0
     eval_history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     #: where the learning-rate decay restarts, ``(iteration, rate)``; set when a resume
-    #: extends the budget or changes the rate (see :func:`rltransfer.ppo.linear_lr`)
+    #: extends the budget or changes the rate (see :func:`rltransfer.learn.ppo.linear_lr`)
     lr_start: tuple[int, float] | None = None
 
     @property
@@ -389,7 +389,7 @@ def train(
 
     Everything is built and checked before the folder is touched; ``overwrite`` replaces
     an existing run only once the new one has saved its first checkpoint (see
-    :mod:`rltransfer.rundir`). Ctrl-C or SIGTERM finish the iteration, save and raise
+    :mod:`rltransfer.runs.folder`). Ctrl-C or SIGTERM finish the iteration, save and raise
     :class:`TrainingInterrupted`; :func:`resume` continues the run.
     """
     cfg = config if config.name else dataclasses.replace(config, name=default_name(config))
@@ -412,7 +412,7 @@ def resume(
     """Continue a run from its last checkpoint with its saved config.
 
     ``overrides`` (``--set`` items), ``total_steps``, ``device`` and ``threads`` change the
-    settings a resume may change (:data:`rltransfer.config.RESUMABLE`); they are written
+    settings a resume may change (:data:`rltransfer.specs.config.RESUMABLE`); they are written
     to the run's ``config.toml``. A larger ``total_steps`` extends a run, finished or not:
     the annealed learning rate then decays from the rate it had reached to 0 over the new
     remaining iterations (a new ``ppo.learning_rate`` restarts the decay from that rate).
@@ -535,7 +535,7 @@ def _run(s: Session, folder: RunFolder, stop: StopFlag, quiet: bool) -> Path:
         _write_eval(s, final)  # last: an arm with eval.json is finished
         stop.abort = None
     if not quiet:
-        from rltransfer.evaluate import format_results
+        from rltransfer.play.evaluate import format_results
 
         print(format_results([r for per in final.values() for r in per.values()]))
         print(f"Run saved in {s.path}. Look at it with:\n  tensorboard --logdir {s.path.parent}")

@@ -38,10 +38,10 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from rltransfer.config import check_int
 from rltransfer.games.core import Game, State
-from rltransfer.opponents import Player, make_player, plays, split_boards
-from rltransfer.policy import PolicyNet
+from rltransfer.net.policy import PolicyNet
+from rltransfer.play.players import Player, make_player, plays, split_boards
+from rltransfer.specs.config import check_int
 
 OPPONENT_KINDS = ("self", "snapshot", "random", "greedy", "perfect")
 _SCRIPTED = ("random", "greedy", "perfect")

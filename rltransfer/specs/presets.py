@@ -12,7 +12,7 @@ from typing import Literal
 
 SpecKind = Literal["envs", "agents"]
 
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parents[1]  # rltransfer/ (this file: rltransfer/specs/)
 
 
 def spec_dirs(kind: SpecKind) -> list[Path]:

@@ -51,9 +51,9 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from rltransfer import __version__
-from rltransfer.config import GameSpec
-from rltransfer.policy import NetConfig, PolicyNet, TaskShape
-from rltransfer.rundir import fsync_dir, write_synced
+from rltransfer.net.policy import NetConfig, PolicyNet, TaskShape
+from rltransfer.runs.folder import fsync_dir, write_synced
+from rltransfer.specs.config import GameSpec
 
 CHECKPOINT_FORMAT = 1
 LATEST = "latest"

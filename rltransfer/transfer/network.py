@@ -1,4 +1,4 @@
-"""Carry a trained trunk to a new game, and measure what the transfer bought.
+"""Carry a trained trunk to a new game: the target network and its training schedules.
 
 **Building the target network** (:func:`transfer_net`). The target network has one task,
 the target game. Its trunk is a copy of the source run's trunk. Its stem and heads are
@@ -18,34 +18,19 @@ the trunk fixed (a feature extractor: it gets no gradient and stays bit-for-bit 
 ``gradual`` freezes it for ``unfreeze_after`` iterations, then trains it too. The trunk's
 learning rate can be scaled (``trunk_lr_scale``) in every mode.
 
-**Metrics** (Taylor & Stone 2009, "Transfer Learning for Reinforcement Learning Domains:
-A Survey", JMLR 10), on learning curves of evaluation score against learner steps, both
-arms evaluated on the same schedule:
-
-* *jumpstart*: score at step 0 (before any training), transfer minus scratch;
-* *asymptotic gain*: final score, transfer minus scratch;
-* *time-to-threshold ratio*: steps for transfer to first reach the threshold score,
-  divided by the steps scratch needs (< 1: transfer is faster); undefined ("not
-  reached") when either arm never reaches it;
-* *area ratio*: (area under the transfer curve - area under the scratch curve) / area
-  under the scratch curve, areas by the trapezoid rule over steps (> 0: transfer better).
+The transfer metrics are in :mod:`rltransfer.transfer.metrics`.
 """
 
 from __future__ import annotations
 
-import itertools
-import math
-from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from rltransfer.checkpoint import CheckpointError, checkpoint_dir, load_weights, read_network
 from rltransfer.games.core import Game
-from rltransfer.policy import PolicyNet, TaskShape
-
-Curve = Sequence[tuple[int, float]]  # (learner steps, score), sorted by steps
+from rltransfer.net.policy import PolicyNet, TaskShape
+from rltransfer.runs.checkpoint import CheckpointError, checkpoint_dir, load_weights, read_network
 
 
 class TransferError(ValueError):
@@ -127,58 +112,3 @@ def param_groups(net: PolicyNet, trunk_lr_scale: float) -> list[dict[str, object
         {"params": trunk, "lr_scale": trunk_lr_scale, "name": "trunk"},
         {"params": rest, "lr_scale": 1.0, "name": "stems_and_heads"},
     ]
-
-
-# --------------------------------------------------------------------------- metrics
-def _check(curve: Curve) -> None:
-    if not curve:
-        raise ValueError("a learning curve needs at least one point")
-    steps = [s for s, _ in curve]
-    if steps != sorted(steps):
-        raise ValueError("a learning curve's steps must be sorted")
-
-
-def jumpstart(transfer: Curve, scratch: Curve) -> float:
-    """Initial performance gain: first score of transfer minus first score of scratch."""
-    _check(transfer)
-    _check(scratch)
-    return transfer[0][1] - scratch[0][1]
-
-
-def asymptotic_gain(transfer: Curve, scratch: Curve) -> float:
-    """Final performance gain: last score of transfer minus last score of scratch."""
-    _check(transfer)
-    _check(scratch)
-    return transfer[-1][1] - scratch[-1][1]
-
-
-def time_to_threshold(curve: Curve, threshold: float) -> int | None:
-    """Learner steps at the first evaluation whose score reaches ``threshold``; None if never."""
-    _check(curve)
-    return next((step for step, score in curve if score >= threshold), None)
-
-
-def time_to_threshold_ratio(transfer: Curve, scratch: Curve, threshold: float) -> float | None:
-    """Steps to threshold, transfer / scratch; None ("not reached") if either never does.
-
-    A transfer that starts at the threshold (step 0) against a scratch run that needs
-    ``s > 0`` steps has ratio 0; both at step 0 is a ratio of 1 (no difference).
-    """
-    t, s = time_to_threshold(transfer, threshold), time_to_threshold(scratch, threshold)
-    if t is None or s is None:
-        return None
-    if s == 0:
-        return 1.0 if t == 0 else math.inf
-    return t / s
-
-
-def area(curve: Curve) -> float:
-    """Area under a learning curve (trapezoid rule over steps)."""
-    _check(curve)
-    return sum((s1 - s0) * (y0 + y1) / 2 for (s0, y0), (s1, y1) in itertools.pairwise(curve))
-
-
-def area_ratio(transfer: Curve, scratch: Curve) -> float | None:
-    """(area(transfer) - area(scratch)) / area(scratch); None when scratch's area is 0."""
-    a_s = area(scratch)
-    return None if a_s == 0 else (area(transfer) - a_s) / a_s

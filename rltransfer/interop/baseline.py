@@ -2,8 +2,8 @@
 
 ``train_sb3`` trains sb3-contrib's ``MaskablePPO`` (a standard, well-tested single-task
 PPO with action masking) on one game against a fixed opponent, through
-:class:`~rltransfer.sb3.BoardGameVecEnv`, and evaluates it exactly as rltransfer evaluates
-its own runs: :func:`~rltransfer.evaluate.play_match` against ``random`` and ``greedy``,
+:class:`~rltransfer.interop.sb3.BoardGameVecEnv`, and evaluates it exactly as rltransfer evaluates
+its own runs: :func:`~rltransfer.play.evaluate.play_match` against ``random`` and ``greedy``,
 both seats, the policy sampling its moves. Everything lands in ``runs/<name>/`` under the
 same TensorBoard tags as an rltransfer run (``games/<task>/score_vs_random``,
 ``charts/sps``, ``losses/*``, ...), with the same ``eval.json``, so the two overlay in one
@@ -30,12 +30,14 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecMonitor
 from tqdm import tqdm
 
-from rltransfer.collector import SelfPlayConfig
-from rltransfer.config import ConfigError, GameSpec, check_int
-from rltransfer.evaluate import EvalResult, format_results, play_match
 from rltransfer.games import parse_game_spec
 from rltransfer.games.core import Game
-from rltransfer.metrics import (
+from rltransfer.interop.sb3 import BoardGameVecEnv, SB3Player
+from rltransfer.learn.collector import SelfPlayConfig
+from rltransfer.play.evaluate import EvalResult, format_results, play_match
+from rltransfer.play.players import GreedyPlayer, MixedPlayer, RandomPlayer, make_player
+from rltransfer.runs.folder import check_new_run, claim_run, write_text_atomic
+from rltransfer.runs.metrics import (
     CHARTS_LEARNING_RATE,
     CHARTS_SPS,
     RunLogger,
@@ -44,9 +46,7 @@ from rltransfer.metrics import (
     score_tag,
     win_rate_tag,
 )
-from rltransfer.opponents import GreedyPlayer, MixedPlayer, RandomPlayer, make_player
-from rltransfer.rundir import check_new_run, claim_run, write_text_atomic
-from rltransfer.sb3 import BoardGameVecEnv, SB3Player
+from rltransfer.specs.config import ConfigError, GameSpec, check_int
 
 #: SB3 logger key -> (rltransfer tag, sign).
 _SB3_STATS = {

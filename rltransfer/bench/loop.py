@@ -1,6 +1,6 @@
 """Throughput of the whole training loop (collect + update), and where its time goes.
 
-Runs real iterations of :func:`rltransfer.training.run_iteration` (the loop ``train``
+Runs real iterations of :func:`rltransfer.learn.training.run_iteration` (the loop ``train``
 runs, evaluation and logging aside) for a suite and agent preset at several board counts
 (``num_envs_scale``), devices and CPU thread counts, and reports per iteration:
 
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from rltransfer.bench import text_table
-from rltransfer.config import TrainConfig
-from rltransfer.training import build_session, run_iteration
+from rltransfer.bench.games import text_table
+from rltransfer.learn.training import build_session, run_iteration
+from rltransfer.specs.config import TrainConfig
 
 
 @dataclasses.dataclass

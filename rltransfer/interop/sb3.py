@@ -8,8 +8,8 @@ feature extractors, and SB3 models as rltransfer players.
   expects it. Works with ``PPO``, ``A2C``, ``DQN`` and sb3-contrib's ``MaskablePPO``.
 * :class:`PretrainedTrunk`: the stem and shared trunk of an rltransfer run as an SB3
   ``BaseFeaturesExtractor`` (frozen or fine-tuned), so SB3 algorithms can start from it.
-* :class:`SB3Player`: an SB3 model as an rltransfer :class:`~rltransfer.opponents.Player`,
-  for :func:`rltransfer.evaluate.play_match` (or as a training opponent).
+* :class:`SB3Player`: an SB3 model as an rltransfer :class:`~rltransfer.play.players.Player`,
+  for :func:`rltransfer.play.evaluate.play_match` (or as a training opponent).
 
 **Observations** are ``Box(0, 1, [C, H, W], float32)`` planes, channels first. SB3 treats a
 3-D Box as an image only when its dtype is ``uint8`` with bounds ``[0, 255]``
@@ -45,17 +45,23 @@ from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvStepReturn
 from torch import Tensor, nn
 
-from rltransfer.checkpoint import (
+from rltransfer.games.core import Game, State
+from rltransfer.inference import load_policy
+from rltransfer.net.policy import NetConfig, Stem, TaskShape, Trunk, masked_logits, sample_logits
+from rltransfer.play.players import (
+    Player,
+    PolicyPlayer,
+    RandomPlayer,
+    available_players,
+    make_player,
+)
+from rltransfer.runs.checkpoint import (
     CheckpointError,
     checkpoint_dir,
     load_into,
     load_weights,
     read_network,
 )
-from rltransfer.games.core import Game, State
-from rltransfer.inference import load_policy
-from rltransfer.opponents import Player, PolicyPlayer, RandomPlayer, available_players, make_player
-from rltransfer.policy import NetConfig, Stem, TaskShape, Trunk, masked_logits, sample_logits
 from rltransfer.views._common import build_game, render_board
 from rltransfer.views.gymnasium import BoardGameVectorEnv, Opponent, Seat
 
@@ -413,7 +419,7 @@ class SB3Player:
 
     It reads the policy's action logits, masks illegal moves (probability exactly 0, as
     rltransfer's own policies) and samples with the match's torch ``generator`` (Gumbel-max,
-    as :class:`~rltransfer.opponents.PolicyPlayer`), so a seeded ``play_match`` is
+    as :class:`~rltransfer.play.players.PolicyPlayer`), so a seeded ``play_match`` is
     reproducible; ``model.predict`` would sample from torch's global RNG instead.
     ``sample=False`` plays the most probable legal move. The model must have been trained
     on this game's observation planes (e.g. on a :class:`BoardGameVecEnv`).

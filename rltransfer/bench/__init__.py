@@ -1,0 +1,1 @@
+"""Benchmarks: game throughput beside reference implementations, and the training loop."""

@@ -1,0 +1,1 @@
+"""rltransfer beside other libraries: Stable-Baselines3 envs, players and baselines."""

@@ -1,0 +1,1 @@
+"""The multitask policy network: per-game stems, one shared trunk, per-game heads."""

@@ -1,0 +1,1 @@
+"""Players and matches: scripted opponents, policies as players, batched evaluation."""

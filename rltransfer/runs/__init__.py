@@ -1,0 +1,1 @@
+"""A run on disk: its folder (names, locks, --overwrite), checkpoints and TensorBoard logs."""
