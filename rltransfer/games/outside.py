@@ -539,11 +539,25 @@ class OutsideGame(Game[OutsideState]):
         )
 
     def observe(self, state: State, player: Tensor | None = None) -> Tensor:
-        """[N, C, H, W] planes of the mover (the env's view; other viewers are not cached)."""
+        """[N, C, H, W] planes from the view of ``player`` [N] (default: the mover).
+
+        The mover's view is cached in the state; another viewer's (e.g. the agent's view
+        of a game its own move just ended) is asked from the env, which must not have
+        moved on since (:class:`StaleStateError` otherwise).
+        """
         s = self._own(state)
-        if player is not None and not bool((player == s.current_player).all()):
-            raise NotImplementedError(f"{self.id}: only the mover's observation is available")
-        return s.obs
+        if player is None:
+            return s.obs
+        rows = (self._check_mask(s, player != s.current_player, "player")).nonzero()[:, 0]
+        if rows.numel() == 0:
+            return s.obs
+        views = []
+        for i in rows.tolist():
+            env = self._fresh_env(s.batch, int(s.slot[i]), int(s.version[i]))
+            o = env.observe(self.agents[int(player[i])])
+            views.append((np.asarray(o["observation"]), np.asarray(o["action_mask"])))
+        obs, _ = self._stack(views, s.device)
+        return s.obs.index_put((rows,), obs)
 
     def board(self, state: State) -> Tensor:
         """[N, H, W] int8 picture from the mover's view: the stone planes of the known envs

@@ -22,6 +22,7 @@ Opponent moves never enter the rollout. Everything lives in preallocated ``[T, N
 tensors on the training device; episode statistics accumulate there too and are read
 once per iteration (:meth:`GameCollector.pop_stats`).
 
+Steps 2-4 are :mod:`rltransfer.play.match`'s rule, shared with the gymnasium and SB3 views.
 Partial moves and restarts go through the game (``step(..., where=moves)``,
 ``reset_where``), so the same code drives PettingZoo envs (``rltransfer.games.outside``):
 the one exception to "no Python loop over environments", they step on the CPU inside the
@@ -40,6 +41,7 @@ from torch import Tensor
 
 from rltransfer.games.core import Game, State
 from rltransfer.net.policy import PolicyNet
+from rltransfer.play import match
 from rltransfer.play.players import Player, make_player, plays, split_boards
 from rltransfer.specs.config import check_int
 
@@ -150,38 +152,45 @@ class GameCollector:
     # ------------------------------------------------------------------------ rollout
     @torch.no_grad()
     def collect(self, net: PolicyNet, snapshot: PolicyNet | None) -> Rollout:
-        """Fill :attr:`rollout` with ``num_steps`` learner decisions on every board."""
+        """Fill :attr:`rollout` with ``num_steps`` learner decisions on every board.
+
+        The rule of a learner step (reply where the opponent is to move, reward from the
+        learner's seat, restarts) is :mod:`rltransfer.play.match`'s, shared with the views.
+        """
         ro, game = self.rollout, self.game
+
+        def opponent(state: State, moving: Tensor) -> Tensor:
+            return self._opponent_actions(state, moving, net, snapshot)
+
         # fresh boards where the learner plays second wait for the opponent's opening
-        self.state = self._opponent_move(self.state, net, snapshot)
+        self.state = match.reply(game, self.state, self.seat, opponent)
         for t in range(self.num_steps):
             obs, mask = game.observe(self.state), game.legal_mask(self.state)
             action, logprob, value = net.act(self.task, obs, mask, self.gen)
             ro.obs[t], ro.masks[t], ro.actions[t] = obs, mask, action
             ro.logprobs[t], ro.values[t] = logprob, value
             self.moves += self.num_envs
-            state = self._opponent_move(game.step(self.state, action), net, snapshot)
-            # state.reward is player 0's reward of whichever ply ended the game (the
-            # learner's or the reply), 0 while it goes on; turn it to the learner's seat
-            ro.rewards[t] = state.reward * (1.0 - 2.0 * self.seat.to(torch.float32))
+            state, ro.rewards[t] = match.play(game, self.state, self.seat, action, opponent)
             ro.dones[t] = state.terminated
             self._record(state.terminated, ro.rewards[t])
-            # restart finished boards; where the learner now plays second, the opponent
-            # opens at once, so the next step again starts at the learner's turn
-            self.state = self._opponent_move(self._reset(state, state.terminated), net, snapshot)
+            # restart finished boards, the learner switching seats; where it now plays
+            # second the opponent opens, so the next step again starts at the learner's turn
+            self.seat = torch.where(state.terminated, 1 - self.seat, self.seat)
+            self.state = match.restart(game, state, state.terminated, self.seat, opponent, self.gen)
         _, ro.next_value = net(self.task, game.observe(self.state))
         return ro
 
-    def _opponent_move(self, state: State, net: PolicyNet, snapshot: PolicyNet | None) -> State:
-        """The opponent moves on every live board where it is to move; others are kept
-        as they are (their ``reward`` too, so a game the learner's ply ended shows it)."""
-        moves = (state.current_player != self.seat) & ~state.terminated
+    def _opponent_actions(
+        self, state: State, moving: Tensor, net: PolicyNet, snapshot: PolicyNet | None
+    ) -> Tensor:
+        """[N] opponent actions, each slice of boards from its kind of opponent; only the
+        boards in ``moving`` play them."""
         parts = []
         for kind in OPPONENT_KINDS:
             sl = self.slices[kind]
             if sl.stop == sl.start:
                 continue
-            if self.skip_idle and not bool(moves[sl].any()):
+            if self.skip_idle and not bool(moving[sl].any()):
                 # nobody in this slice is to move (e.g. no restart seated the learner
                 # second): skip the network or the search; these actions are not played
                 parts.append(torch.zeros(sl.stop - sl.start, dtype=torch.int64))
@@ -193,13 +202,8 @@ class GameCollector:
                 player = snapshot if kind == "snapshot" and snapshot is not None else net
                 obs, mask = self.game.observe(part), self.game.legal_mask(part)
                 parts.append(player.act(self.task, obs, mask, self.gen)[0])
-        self.moves += moves.sum()
-        return self.game.step(state, torch.cat(parts), where=moves)
-
-    def _reset(self, state: State, done: Tensor) -> State:
-        """Restart finished boards, the learner taking the other seat."""
-        self.seat = torch.where(done, 1 - self.seat, self.seat)
-        return self.game.reset_where(state, done, self.gen)
+        self.moves += moving.sum()
+        return torch.cat(parts)
 
     # -------------------------------------------------------------------- statistics
     def _record(self, done: Tensor, reward: Tensor) -> None:

@@ -19,8 +19,9 @@ Shared rules:
 * **Opponent.** ``"random"`` (the default), ``"greedy"``, any
   :class:`rltransfer.play.players.Player` (e.g. a ``PolicyPlayer`` of a trained run), or any
   function ``opponent(game, state, generator) -> [N] int64`` actions. It is asked for a move
-  on every board (as a batched policy would) and its moves are used where it is to move; with
-  ``illegal_action="raise"`` its move for the mover of *every* live board must be legal.
+  on every board (as a batched policy would) and its moves are played only where it is to
+  move (:mod:`rltransfer.play.match`, the collector's rule; PettingZoo envs step only those
+  boards); with ``illegal_action="raise"`` those moves must be legal.
 * **Observation.** ``[C, H, W]`` float32 planes from the agent's view (the mover's view, since
   the agent is to move whenever it observes; at the end of a game still the agent's view).
 * **Reward.** ``+1`` / ``-1`` / ``0`` from the agent's seat when the game ends, whichever side
@@ -53,6 +54,7 @@ from gymnasium.vector.utils import batch_space
 from torch import Tensor
 
 from rltransfer.games import Game, State
+from rltransfer.play import match
 from rltransfer.play.players import Player, make_player
 from rltransfer.views._common import RENDER_MODES, build_game, check_render_mode, render_board
 
@@ -81,7 +83,8 @@ def _as_opponent(opponent: OpponentLike) -> Opponent:
 
 
 class _Match:
-    """The agent-versus-opponent rules both envs share, batched over N boards.
+    """The agent-versus-opponent rules both envs share, batched over N boards: those of
+    :mod:`rltransfer.play.match` (the collector's too) with this view's seat rule.
 
     It holds no state of its own: the envs keep ``state`` and ``seat`` ([N] int64) and
     call these functions, so the single env is exactly the vector env's rules with N = 1.
@@ -94,45 +97,40 @@ class _Match:
         self.agent_seat: Seat = agent_seat
         self.opponent: Opponent = _as_opponent(opponent)
 
+    def _reply(self, generator: torch.Generator) -> match.Reply:
+        """The opponent as :mod:`rltransfer.play.match` calls it, drawing from ``generator``."""
+        return lambda state, moving: self.opponent(self.game, state, generator)
+
+    def seats(self, n: int, generator: torch.Generator, device: torch.device) -> Tensor:
+        """[N] int64 agent seats for new games."""
+        if self.agent_seat == "random":
+            return torch.randint(0, 2, (n,), generator=generator, device=device)
+        return torch.full((n,), self.agent_seat, dtype=torch.int64, device=device)
+
     def new_games(
         self, n: int, generator: torch.Generator, device: torch.device
     ) -> tuple[State, Tensor]:
         """N fresh boards with the agent to move, and the agent's seats [N] int64."""
         state = self.game.init(n, generator, device)
-        if self.agent_seat == "random":
-            seat = torch.randint(0, 2, (n,), generator=generator, device=device)
-        else:
-            seat = torch.full((n,), self.agent_seat, dtype=torch.int64, device=device)
-        state, _ = self.opponent_moves(state, seat, generator)
-        return state, seat
+        seat = self.seats(n, generator, device)
+        return match.reply(self.game, state, seat, self._reply(generator)), seat
 
     def play(
         self, state: State, seat: Tensor, action: Tensor, generator: torch.Generator
     ) -> tuple[State, Tensor]:
-        """The agent's move, then the opponent's reply where the game goes on.
+        """The agent's move, then the opponent's reply where the game goes on; the new
+        state and the agent's reward [N] float32 from both moves."""
+        return match.play(self.game, state, seat, action, self._reply(generator))
 
-        Returns the new state and the agent's reward [N] float32 from both moves (at most
-        one of them ends the game, so at most one is non-zero).
-        """
-        state = self.game.step(state, action)
-        reward = _seat_reward(state, seat)
-        state, reply_reward = self.opponent_moves(state, seat, generator)
-        return state, reward + reply_reward
-
-    def opponent_moves(
-        self, state: State, seat: Tensor, generator: torch.Generator
+    def restart(
+        self, state: State, seat: Tensor, done: Tensor, generator: torch.Generator
     ) -> tuple[State, Tensor]:
-        """One opponent move on every live board where it is to move (one batched call)."""
-        turn = ~state.terminated & (state.current_player != seat)
-        action = self.opponent(self.game, state, generator)
-        replied = self.game.step(state, action)
-        reward = torch.where(turn, _seat_reward(replied, seat), 0.0)
-        return replied.where(turn, state), reward
-
-
-def _seat_reward(state: State, seat: Tensor) -> Tensor:
-    """[N] float32: the reward of player ``seat`` [N] for the step that produced ``state``."""
-    return state.rewards.gather(1, seat[:, None])[:, 0]
+        """Boards in ``done`` start a new game with a new seat (the opponent opening where
+        the agent has seat 1); the new state and seats."""
+        new_seat = self.seats(state.batch_size, generator, state.device)
+        seat = torch.where(done, new_seat, seat)
+        reply = self._reply(generator)
+        return match.restart(self.game, state, done, seat, reply, generator), seat
 
 
 def _board_spaces(game: Game) -> tuple[spaces.Box, spaces.Discrete]:
@@ -323,9 +321,7 @@ class BoardGameVectorEnv(gym.vector.VectorEnv[Tensor, Tensor, Tensor]):
         state, reward = self._match.play(state, self._seat, actions, self._generator)
         done = state.terminated
         final_obs, final_seat = self._observation(state), self._seat
-        fresh, fresh_seat = self._match.new_games(self.num_envs, self._generator, self.device)
-        self._state = fresh.where(done, state)
-        self._seat = torch.where(done, fresh_seat, self._seat)
+        self._state, self._seat = self._match.restart(state, self._seat, done, self._generator)
         infos = self._infos()
         infos["final_obs"], infos["_final_obs"] = final_obs, done
         infos["final_info"] = {"agent_seat": final_seat, "_agent_seat": done}
