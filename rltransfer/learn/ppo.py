@@ -6,8 +6,8 @@ open follow CleanRL's ``ppo.py`` and Huang et al. 2022, "The 37 Implementation D
 Proximal Policy Optimization" (https://iclr-blog-track.github.io/2022/03/25/ppo-implementation-details/),
 cited below as "37 details" with the detail's number.
 
-The training loop (rollout, GAE, epochs over shuffled minibatches, gradient clipping, early
-stop on ``target_kl``) lives in ``training.py``; this module only knows one minibatch.
+The update around it (GAE, epochs over shuffled minibatches, gradient clipping, early stop
+on ``target_kl``) is :mod:`rltransfer.learn.update`; this module only knows one minibatch.
 In a multitask suite each game's minibatch gets its own ``ppo_loss`` (with that game's
 ``weight``), so per-game statistics come for free and the totals are summed.
 """
