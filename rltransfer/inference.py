@@ -16,6 +16,7 @@ from rltransfer.games.core import Game
 from rltransfer.net.policy import PolicyNet, masked_logits, sample_logits
 from rltransfer.runs.checkpoint import (
     checkpoint_dir,
+    find_task,
     load_into,
     load_weights,
     read_network,
@@ -36,19 +37,10 @@ class LoadedPolicy:
         """Task names this policy plays (e.g. ``othello_size6``)."""
         return list(self.net.tasks)
 
-    def task(self, game: str) -> str:
-        """A task name from a task name or a game id that is unique in this policy."""
-        if game in self.net.tasks:
-            return game
-        matches = [k for k, s in self.specs.items() if s.id == game]
-        if len(matches) == 1:
-            return matches[0]
-        valid = ", ".join(self.games)
-        if matches:
-            raise KeyError(
-                f"game {game!r} is ambiguous in {self.source}; name one of: {', '.join(matches)}"
-            )
-        raise KeyError(f"{self.source} has no policy for {game!r}; it plays: {valid}")
+    def task(self, game: str | Game) -> str:
+        """A task name from a task name, a game id that one task plays, or a built game
+        (:func:`rltransfer.runs.checkpoint.find_task`: the one rule of every lookup)."""
+        return find_task(self.specs, self.net.tasks, game, self.source)
 
     def make_game(self, game: str, **extra: Any) -> Game:
         """The game (with the options it was trained on) for a task."""

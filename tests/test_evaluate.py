@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import Tensor
 
+from rltransfer.errors import UnknownPlayerError
 from rltransfer.games import make
 from rltransfer.games.core import Game, State
 from rltransfer.games.tic_tac_toe import TicTacToe, TicTacToeState
@@ -164,7 +165,9 @@ def test_a_game_past_max_moves_is_an_error() -> None:
 def test_evaluate_against_names_and_players_and_formats() -> None:
     gen = torch.Generator().manual_seed(0)
     game = make("tic_tac_toe")
-    results = evaluate_against(game, GreedyPlayer(), ["random", FirstLegalPlayer()], 20, gen)
+    by_label = evaluate_against(game, GreedyPlayer(), ["random", FirstLegalPlayer()], 20, gen)
+    assert list(by_label) == ["random", "first_legal"]
+    results = list(by_label.values())
     assert [r.opponent for r in results] == ["random", "first_legal"]
     assert all(isinstance(r, EvalResult) and r.games == 20 for r in results)
     assert json.loads(json.dumps(results[0].to_dict()))["opponent"] == "random"
@@ -172,5 +175,15 @@ def test_evaluate_against_names_and_players_and_formats() -> None:
     assert len(table) == 4
     assert table[0].split()[:4] == ["game", "opponent", "games", "score"]
     assert table[2].split()[:3] == ["tic_tac_toe", "random", "20"]
-    with pytest.raises(ValueError, match="greedy, perfect, random"):
+    with pytest.raises(UnknownPlayerError, match="greedy, perfect, random"):
         evaluate_against(game, GreedyPlayer(), ["alphazero"], 4)
+
+
+def test_players_that_cannot_play_are_refused_or_skipped() -> None:
+    connect_four = make("connect_four")
+    with pytest.raises(UnknownPlayerError, match="perfect opponent cannot play connect_four"):
+        evaluate_against(connect_four, GreedyPlayer(), ["random", "perfect"], 2)
+    kept = evaluate_against(
+        connect_four, GreedyPlayer(), ["random", "perfect"], 2, skip_unplayable=True
+    )
+    assert list(kept) == ["random"]

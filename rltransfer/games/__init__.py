@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rltransfer.errors import GameOptionError, UnknownGameError
 from rltransfer.games.connect_four import ConnectFour
 from rltransfer.games.core import Game, IllegalActionError, Option, State
 from rltransfer.games.gomoku import Gomoku
@@ -49,7 +50,8 @@ def available_games() -> list[str]:
 
 
 def game_class(game_id: str) -> type[Game]:
-    """The class registered as ``game_id``, or a ``KeyError`` that lists the valid ids.
+    """The class registered as ``game_id``, or an :class:`UnknownGameError` (a ``KeyError``)
+    that lists the valid ids.
 
     ``pettingzoo:<env>`` ids give :class:`~rltransfer.games.outside.OutsideGame` for a name
     of :func:`available_envs` (a ``KeyError`` listing them otherwise; nothing is imported).
@@ -60,7 +62,7 @@ def game_class(game_id: str) -> type[Game]:
     try:
         return _REGISTRY[game_id]
     except KeyError:
-        raise KeyError(
+        raise UnknownGameError(
             f"unknown game {game_id!r}; available games: {', '.join(available_games())}"
         ) from None
 
@@ -116,7 +118,7 @@ def parse_game_spec(spec: str) -> tuple[str, dict[str, Any]]:
     for item in filter(None, rest.split(",")):
         key, eq, value = item.partition("=")
         if not eq or not key:
-            raise ValueError(f"bad game option {item!r} in {spec!r}: expected key=value")
+            raise GameOptionError(f"bad game option {item!r} in {spec!r}: expected key=value")
         options[key.strip()] = _number_or_text(value.strip())
     return game_id.strip(), options
 

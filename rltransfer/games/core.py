@@ -60,6 +60,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rltransfer.errors import GameOptionError, UserError
+
 S = TypeVar("S", bound="State")
 #: The state class of one game (``Game[TicTacToeState]``), so that ``Game._own`` narrows.
 StateT = TypeVar("StateT", bound="State")
@@ -71,7 +73,7 @@ Actions: TypeAlias = Tensor | Sequence[int] | np.ndarray
 BoardMask: TypeAlias = Tensor | Sequence[bool] | np.ndarray
 
 
-class IllegalActionError(ValueError):
+class IllegalActionError(UserError, ValueError):
     """An action that is not legal on a live board, raised when ``illegal_action='raise'``."""
 
 
@@ -190,17 +192,19 @@ class Game(ABC, Generic[StateT]):
                 continue
             if key not in cls.options:
                 valid = ", ".join(sorted(cls.options)) or "none"
-                raise ValueError(f"{cls.id}: unknown option {key!r}; valid options: {valid}")
+                raise GameOptionError(f"{cls.id}: unknown option {key!r}; valid options: {valid}")
             choices = cls.options[key].choices
             shown = f"{choices[0]}..{choices[-1]}" if len(choices) > 4 else list(choices)
             try:
                 plain = plain_value(value, type(choices[0]))
             except TypeError as e:
-                raise ValueError(
+                raise GameOptionError(
                     f"{cls.id}: option {key}={value!r} is not allowed ({e}); choose {shown}"
                 ) from None
             if plain not in choices:
-                raise ValueError(f"{cls.id}: option {key}={value!r} is not allowed; choose {shown}")
+                raise GameOptionError(
+                    f"{cls.id}: option {key}={value!r} is not allowed; choose {shown}"
+                )
             checked[key] = plain
         return checked
 
@@ -214,7 +218,9 @@ class Game(ABC, Generic[StateT]):
 
     def __init__(self, *, illegal_action: IllegalActionMode = "lose") -> None:
         if not isinstance(illegal_action, str) or illegal_action not in ("lose", "raise"):
-            raise ValueError(f"illegal_action must be 'lose' or 'raise', got {illegal_action!r}")
+            raise GameOptionError(
+                f"illegal_action must be 'lose' or 'raise', got {illegal_action!r}"
+            )
         self.illegal_action: IllegalActionMode = illegal_action
 
     # ----------------------------------------------------------------------------- rules

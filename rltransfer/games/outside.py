@@ -57,6 +57,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rltransfer.errors import GameOptionError, UnknownGameError, UserError
 from rltransfer.games.core import (
     Actions,
     BoardMask,
@@ -71,7 +72,7 @@ from rltransfer.games.core import (
 PREFIX = "pettingzoo:"
 
 
-class OutsideEnvError(ValueError):
+class OutsideEnvError(UserError, ValueError):
     """An outside env that does not fit the game contract; the message says what is missing."""
 
 
@@ -264,7 +265,7 @@ def _entry(name: str) -> _EnvEntry:
     imported: the name is a key, never a module path)."""
     entry = _ENVS.get(name) if isinstance(name, str) else None
     if entry is None:
-        raise KeyError(
+        raise UnknownGameError(
             f"unknown PettingZoo env {name!r}; available: {', '.join(available_envs())} "
             "(register your own with rltransfer.games.register_env)"
         )
@@ -277,13 +278,15 @@ def _checked_options(game_id: str, name: str, options: Mapping[str, Any]) -> dic
     checked = {}
     for key, value in options.items():
         if key not in valid:
-            raise ValueError(
+            raise GameOptionError(
                 f"{game_id}: unknown option {key!r}; valid options: {', '.join(valid)}"
             )
         try:
             checked[key] = valid[key].check(value)
         except ValueError as e:
-            raise ValueError(f"{game_id}: option {key}={value!r} is not allowed: {e}") from None
+            raise GameOptionError(
+                f"{game_id}: option {key}={value!r} is not allowed: {e}"
+            ) from None
     return checked
 
 

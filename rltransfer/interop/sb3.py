@@ -45,18 +45,12 @@ from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvStepReturn
 from torch import Tensor, nn
 
+from rltransfer.errors import UnknownTaskError
 from rltransfer.games.core import Game, State
-from rltransfer.inference import load_policy
-from rltransfer.net.policy import NetConfig, Stem, TaskShape, Trunk, masked_logits, sample_logits
-from rltransfer.play.players import (
-    Player,
-    PolicyPlayer,
-    RandomPlayer,
-    available_players,
-    make_player,
-)
+from rltransfer.net.policy import NetConfig, Stem, Trunk, masked_logits, sample_logits
+from rltransfer.play.players import Player, player_for
 from rltransfer.runs.checkpoint import (
-    CheckpointError,
+    AmbiguousTaskError,
     checkpoint_dir,
     load_into,
     load_weights,
@@ -71,45 +65,14 @@ from rltransfer.views.gymnasium import BoardGameVectorEnv, Opponent, Seat
 OpponentSpec = str | Path | Player | Opponent | None
 
 
-# ---------------------------------------------------------------------------- opponents
 def make_opponent(
     opponent: OpponentSpec, game: Game, device: torch.device | str = "cpu"
 ) -> Player | Opponent:
-    """Resolve an :data:`OpponentSpec` for ``game``; names win over paths of the same name."""
-    if opponent is None:
-        return RandomPlayer()
-    if isinstance(opponent, str) and opponent in available_players():
-        return make_player(opponent)
-    if isinstance(opponent, (str, Path)):
-        try:
-            return run_player(opponent, game, device)
-        except CheckpointError as e:
-            raise ValueError(
-                f"opponent {str(opponent)!r} is neither a player "
-                f"({', '.join(available_players())}) nor a readable run: {e}"
-            ) from None
+    """Resolve an :data:`OpponentSpec` for ``game`` (names and run paths:
+    :func:`rltransfer.play.players.player_for`); functions pass through."""
+    if opponent is None or isinstance(opponent, (str, Path, Player)):
+        return player_for(opponent, game, device)
     return opponent
-
-
-def run_player(
-    run: str | Path, game: Game, device: torch.device | str = "cpu", sample: bool = True
-) -> PolicyPlayer:
-    """The policy of a trained run for ``game``: the run's task with the same game id and
-    the same shape (planes, board, actions), sampling its moves unless ``sample=False``."""
-    policy = load_policy(run, device)
-    shape = TaskShape.of(game)
-    tasks = [
-        task
-        for task, spec in policy.specs.items()
-        if spec.id == game.id and policy.net.tasks.get(task) == shape
-    ]
-    if len(tasks) != 1:
-        found = "no task" if not tasks else f"several tasks ({', '.join(tasks)})"
-        raise ValueError(
-            f"{run}: {found} plays {game!r} at {game.height}x{game.width}; "
-            f"the run plays: {', '.join(policy.games)}"
-        )
-    return PolicyPlayer(policy.net, tasks[0], sample=sample, name=f"run:{Path(run).name}")
 
 
 # ------------------------------------------------------------------------------ VecEnv
@@ -344,9 +307,9 @@ class PretrainedTrunk(BaseFeaturesExtractor):
         self.stem_task = stem_task
         self.source = ckpt
         weights = load_weights(ckpt)
-        _load_part(self.trunk, "trunk.", weights, ckpt)
+        load_into(self.trunk, weights, ckpt, prefix="trunk.")
         if stem_task is not None:
-            _load_part(self.stem, f"stems.{stem_task}.", weights, ckpt)
+            load_into(self.stem, weights, ckpt, prefix=f"stems.{stem_task}.")
         self.loaded: tuple[nn.Module, ...] = (self.trunk,) + ((self.stem,) if stem_task else ())
         for module in self.loaded:
             module.requires_grad_(not freeze)
@@ -374,30 +337,20 @@ class PretrainedTrunk(BaseFeaturesExtractor):
 def _read_run(ckpt: Path, game: str, planes: int) -> tuple[NetConfig, str | None]:
     """The run's network config and the task whose stem fits ``game`` (or ``None``)."""
     meta = read_network(ckpt)
-    cfg, tasks = meta.net, meta.tasks
-    ids = {name: spec.id for name, spec in meta.specs.items()}
-    matches = [game] if game in tasks else [k for k, gid in ids.items() if gid == game]
-    if len(matches) > 1:
+    try:
+        task = meta.find_task(game, ckpt)
+    except AmbiguousTaskError:
+        raise
+    except UnknownTaskError:
+        return meta.net, None
+    if meta.tasks[task].num_planes != planes:
         raise ValueError(
-            f"game {game!r} is ambiguous in {ckpt}: name one of its tasks: {', '.join(matches)}"
-        )
-    if not matches:
-        return cfg, None
-    task = matches[0]
-    if tasks[task].num_planes != planes:
-        raise ValueError(
-            f"{ckpt}: the stem of {task} takes {tasks[task].num_planes} planes, "
+            f"{ckpt}: the stem of {task} takes {meta.tasks[task].num_planes} planes, "
             f"the observation has {planes}"
         )
-    return cfg, task
+    return meta.net, task
 
 
-def _load_part(module: nn.Module, prefix: str, weights: dict[str, Tensor], ckpt: Path) -> None:
-    part = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
-    load_into(module, part, ckpt / "model.safetensors")
-
-
-# ------------------------------------------------------------------------- the player
 class _Distribution(Protocol):
     distribution: torch.distributions.Categorical
 

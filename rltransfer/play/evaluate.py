@@ -17,13 +17,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from rltransfer.games.core import Game, State
-from rltransfer.play.players import Player, make_player
+from rltransfer.play.players import Player, players_for
 
 #: Plies between two "is every game over?" checks (each check is one host sync).
 _SYNC_EVERY = 8
@@ -193,21 +194,25 @@ def _result(task: str, player: str, opponent: str, outcome: Tensor, n0: int) -> 
 def evaluate_against(
     game: Game,
     player: Player,
-    opponents: Sequence[str | Player],
+    opponents: Sequence[str | Path | Player],
     num_games: int,
     generator: torch.Generator | None = None,
     task: str | None = None,
     device: torch.device | str | None = None,
-) -> list[EvalResult]:
-    """One :func:`play_match` per opponent; names (``"random"``, ``"greedy"``) are built
-    with :func:`~rltransfer.play.players.make_player`."""
-    results = []
-    for opp in opponents:
-        opponent = make_player(opp) if isinstance(opp, str) else opp
-        results.append(
-            play_match(game, player, opponent, num_games, generator, device=device, task=task)
-        )
-    return results
+    *,
+    skip_unplayable: bool = False,
+) -> dict[str, EvalResult]:
+    """One :func:`play_match` per opponent, by the opponent's label: every evaluation
+    against named opponents goes through here. Names (``"random"``, ``"greedy"``) and run
+    paths become players by :func:`~rltransfer.play.players.players_for` (all of them
+    before the first game); ``skip_unplayable`` leaves out the players that do not play
+    ``game`` (the perfect player off tic-tac-toe) instead of raising."""
+    where = device if device is not None else generator.device if generator else "cpu"
+    players = players_for(opponents, game, where, skip_unplayable=skip_unplayable)
+    return {
+        label: play_match(game, player, opponent, num_games, generator, device=device, task=task)
+        for label, opponent in players.items()
+    }
 
 
 def format_results(results: Sequence[EvalResult]) -> str:

@@ -22,13 +22,17 @@ import dataclasses
 import functools
 import itertools
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
 
+from rltransfer.errors import UnknownPlayerError, UnknownTaskError
 from rltransfer.games.core import Game, State
-from rltransfer.net.policy import PolicyNet, masked_logits
+from rltransfer.inference import load_policy
+from rltransfer.net.policy import PolicyNet, TaskShape, masked_logits
+from rltransfer.runs.checkpoint import CheckpointError
 
 
 @runtime_checkable
@@ -326,7 +330,88 @@ def make_player(name: str) -> Player:
     try:
         cls = _PLAYERS[name]
     except KeyError:
-        raise ValueError(
+        raise UnknownPlayerError(
             f"unknown opponent {name!r}; valid opponents: {', '.join(available_players())}"
         ) from None
     return cls()
+
+
+def run_player(
+    run: str | Path, game: Game, device: torch.device | str = "cpu", sample: bool = True
+) -> PolicyPlayer:
+    """The policy of a trained run for ``game`` (its task by
+    :func:`rltransfer.runs.checkpoint.find_task`, which must have the game's shape: planes,
+    board and actions), sampling its moves unless ``sample=False``."""
+    policy = load_policy(run, device)
+    try:
+        task = policy.task(game)
+    except UnknownTaskError as e:
+        raise UnknownPlayerError(f"the run {run} cannot play {game.id}: {e}") from None
+    shape, own = TaskShape.of(game), policy.net.tasks[task]
+    if own != shape:
+        raise UnknownPlayerError(
+            f"{run}: its task {task} plays {game.id} with {own}, the game has {shape}"
+        )
+    return PolicyPlayer(policy.net, task, sample=sample, name=f"run:{Path(run).name}")
+
+
+def player_for(
+    opponent: str | Path | Player | None, game: Game, device: torch.device | str = "cpu"
+) -> Player:
+    """The one rule that turns what a user names as an opponent into a player for ``game``.
+
+    ``None`` is ``random``; a :class:`Player` is itself; a name of :func:`available_players`
+    is that scripted player (names win over folders of the same name); an existing path is
+    the policy of that run (:func:`run_player`). Anything else, or a player that cannot play
+    ``game`` (the perfect player knows tic-tac-toe only), is an
+    :class:`~rltransfer.errors.UnknownPlayerError` that lists the valid names.
+    """
+    if opponent is None:
+        return RandomPlayer()
+    if isinstance(opponent, (str, Path)):
+        name = str(opponent)
+        if name in _PLAYERS:
+            player = make_player(name)
+        elif Path(name).exists():
+            try:
+                return run_player(name, game, device)
+            except CheckpointError as e:
+                raise UnknownPlayerError(
+                    f"opponent {name!r} is neither a player ({', '.join(available_players())}) "
+                    f"nor a readable run: {e}"
+                ) from None
+        else:
+            raise UnknownPlayerError(
+                f"unknown opponent {name!r}: not a player ({', '.join(available_players())}) "
+                "and no run folder at that path"
+            )
+    else:
+        player = opponent
+    if not plays(player, game):
+        raise CannotPlayError(f"the {player.name} opponent cannot play {game.id}")
+    return player
+
+
+class CannotPlayError(UnknownPlayerError):
+    """A known player that does not play the game (the perfect player off tic-tac-toe)."""
+
+
+def players_for(
+    opponents: Sequence[str | Path | Player],
+    game: Game,
+    device: torch.device | str = "cpu",
+    *,
+    skip_unplayable: bool = False,
+) -> dict[str, Player]:
+    """:func:`player_for` of each opponent, by its label: the name or path as given, or a
+    player's ``name``. ``skip_unplayable`` leaves out the players that cannot play ``game``
+    (an evaluation list shared by every game of a suite) instead of raising."""
+    out: dict[str, Player] = {}
+    for opponent in opponents:
+        label = str(opponent) if isinstance(opponent, (str, Path)) else opponent.name
+        try:
+            out[label] = player_for(opponent, game, device)
+        except CannotPlayError:
+            if not skip_unplayable:
+                raise
+    return out

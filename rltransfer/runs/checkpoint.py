@@ -51,6 +51,8 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from rltransfer import __version__
+from rltransfer.errors import UnknownTaskError, UserError
+from rltransfer.games.core import Game
 from rltransfer.net.policy import NetConfig, PolicyNet, TaskShape
 from rltransfer.runs.folder import fsync_dir, write_synced
 from rltransfer.specs.config import GameSpec
@@ -61,7 +63,7 @@ _VERSION = re.compile(r"ckpt-(\d{7,})(?:-(\d+))?")
 _LEFTOVERS = (".writing-", ".latest-")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint that is missing, corrupt, or made for another network."""
 
 
@@ -295,6 +297,50 @@ class NetworkMeta:
     tasks: dict[str, TaskShape]
     specs: dict[str, GameSpec]
 
+    def find_task(self, game: str | Game, where: str | Path) -> str:
+        """This network's task for ``game`` (see :func:`find_task`)."""
+        return find_task(self.specs, self.tasks, game, where)
+
+
+class AmbiguousTaskError(UnknownTaskError):
+    """A game that several tasks of a run play, none singled out by its shape."""
+
+
+def find_task(
+    specs: Mapping[str, GameSpec],
+    shapes: Mapping[str, TaskShape],
+    game: str | Game,
+    where: str | Path,
+) -> str:
+    """The task of a run (``specs``, ``shapes``: its tasks) that plays ``game``.
+
+    The one rule every lookup follows (inference, opponents, transfer, SB3 stems, export):
+
+    * a task name (``othello_size6``) is that task;
+    * a game id (``othello``) is the one task with that id;
+    * a built :class:`~rltransfer.games.core.Game` is the one task with its id or, when
+      several have it, the one of its shape (planes, board, actions).
+
+    No task, or several left: :class:`UnknownTaskError` (a ``KeyError``) listing the run's
+    tasks; for several, :class:`AmbiguousTaskError` asking for a task name. ``where`` (the
+    run or checkpoint) names the source in messages.
+    """
+    if isinstance(game, str) and game in shapes:
+        return game
+    game_id = game if isinstance(game, str) else game.id
+    matches = [task for task, spec in specs.items() if spec.id == game_id and task in shapes]
+    if len(matches) > 1 and not isinstance(game, str):
+        shape = TaskShape.of(game)
+        matches = [task for task in matches if shapes[task] == shape] or matches
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise AmbiguousTaskError(
+            f"game {game_id!r} is ambiguous in {where}: it plays it as {', '.join(matches)}; "
+            "name the task instead"
+        )
+    raise UnknownTaskError(f"{where} has no policy for {game_id!r}; it plays: {', '.join(shapes)}")
+
 
 def read_network(ckpt: Path) -> NetworkMeta:
     """The network a checkpoint holds, from its ``meta.json``, checked before use.
@@ -395,8 +441,16 @@ def load_trainer(ckpt: Path) -> dict[str, Any]:
     return state
 
 
-def load_into(module: torch.nn.Module, weights: Mapping[str, torch.Tensor], source: Path) -> None:
-    """Load ``weights`` into ``module`` strictly, with an error that lists the mismatch."""
+def load_into(
+    module: torch.nn.Module, weights: Mapping[str, torch.Tensor], source: Path, prefix: str = ""
+) -> None:
+    """Load ``weights`` into ``module`` strictly, with an error that lists the mismatch.
+
+    With a ``prefix`` (``"trunk."``, ``"stems.connect_four."``), only the weights under it
+    are loaded, the prefix stripped: one part of a network into a module of its own.
+    """
+    if prefix:
+        weights = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
     own = module.state_dict()
     missing = sorted(set(own) - set(weights))
     unexpected = sorted(set(weights) - set(own))
@@ -411,5 +465,8 @@ def load_into(module: torch.nn.Module, weights: Mapping[str, torch.Tensor], sour
             detail.append(
                 f"{k}: checkpoint {list(weights[k].shape)} vs network {list(own[k].shape)}"
             )
-        raise CheckpointError(f"{source}: weights do not fit this network: " + "; ".join(detail))
+        part = f" under {prefix!r}" if prefix else ""
+        raise CheckpointError(
+            f"{source}: the weights{part} do not fit this network: " + "; ".join(detail)
+        )
     module.load_state_dict(weights)

@@ -19,6 +19,7 @@ from typing import Any
 import tomli_w
 import torch
 
+from rltransfer.errors import UserError
 from rltransfer.games import game_class, make
 from rltransfer.games.core import Game
 from rltransfer.specs.presets import resolve_spec
@@ -29,7 +30,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A spec or config value that cannot be used; the message names the file and key."""
 
 

@@ -26,14 +26,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch import nn
 
+from rltransfer.errors import UnknownTaskError, UserError
 from rltransfer.games.core import Game
 from rltransfer.net.policy import PolicyNet, TaskShape
-from rltransfer.runs.checkpoint import CheckpointError, checkpoint_dir, load_weights, read_network
+from rltransfer.runs.checkpoint import (
+    AmbiguousTaskError,
+    checkpoint_dir,
+    load_into,
+    load_weights,
+    read_network,
+)
 
 
-class TransferError(ValueError):
+class TransferError(UserError, ValueError):
     """A transfer that cannot be built (e.g. ``keep_heads`` without a matching game)."""
 
 
@@ -47,20 +53,20 @@ def transfer_net(
     """
     ckpt = checkpoint_dir(source)
     meta = read_network(ckpt)
-    cfg, source_tasks = meta.net, meta.tasks
-    source_ids = {name: spec.id for name, spec in meta.specs.items()}
-    net = PolicyNet({task: TaskShape.of(game)}, cfg).to(device)
-    weights = load_weights(ckpt, device)
-    _copy(net.trunk, "trunk.", weights, ckpt)
+    net = PolicyNet({task: TaskShape.of(game)}, meta.net).to(device)
+    weights, where = load_weights(ckpt, device), ckpt / "model.safetensors"
+    load_into(net.trunk, weights, where, prefix="trunk.")
     if keep_heads:
-        matches = [k for k, gid in source_ids.items() if gid == game.id]
-        if not matches:
+        try:
+            src = meta.find_task(game, ckpt)
+        except AmbiguousTaskError:
+            raise
+        except UnknownTaskError:
             raise TransferError(
                 f"--keep-heads: the source {ckpt} has no {game.id} stem and heads to keep (its "
-                f"games: {', '.join(source_ids)}); transfer to another game needs fresh heads"
-            )
-        src = matches[0]
-        shape, target = source_tasks[src], TaskShape.of(game)
+                f"games: {', '.join(meta.tasks)}); transfer to another game needs fresh heads"
+            ) from None
+        shape, target = meta.tasks[src], TaskShape.of(game)
         if "flat" in (shape.head, target.head):
             raise TransferError(
                 f"--keep-heads: {game.id} has a flat policy head (its actions are not board "
@@ -71,21 +77,10 @@ def transfer_net(
             raise TransferError(
                 f"--keep-heads: source task {src} has {shape}, target needs {target}"
             )
-        _copy(net.stems[task], f"stems.{src}.", weights, ckpt)
-        _copy(net.policy_heads[task], f"policy_heads.{src}.", weights, ckpt)
-        _copy(net.value_heads[task], f"value_heads.{src}.", weights, ckpt)
+        load_into(net.stems[task], weights, where, prefix=f"stems.{src}.")
+        load_into(net.policy_heads[task], weights, where, prefix=f"policy_heads.{src}.")
+        load_into(net.value_heads[task], weights, where, prefix=f"value_heads.{src}.")
     return net
-
-
-def _copy(module: nn.Module, prefix: str, weights: dict[str, torch.Tensor], ckpt: Path) -> None:
-    own = module.state_dict()
-    picked = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
-    if set(picked) != set(own) or any(picked[k].shape != own[k].shape for k in own):
-        raise CheckpointError(
-            f"{ckpt}: the weights under {prefix!r} do not fit this network "
-            f"(checkpoint: {sorted(picked)[:4]}..., network: {sorted(own)[:4]}...)"
-        )
-    module.load_state_dict(picked)
 
 
 def trunk_frozen(mode: str, iteration: int, unfreeze_after: int) -> bool:

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal, SupportsIndex
 
 import gymnasium as gym
@@ -55,7 +56,7 @@ from torch import Tensor
 
 from rltransfer.games import Game, State
 from rltransfer.play import match
-from rltransfer.play.players import Player, make_player
+from rltransfer.play.players import Player, player_for
 from rltransfer.views._common import RENDER_MODES, build_game, check_render_mode, render_board
 
 Seat = Literal[0, 1, "random"]
@@ -68,17 +69,16 @@ def random_opponent(game: Game, state: State, generator: torch.Generator) -> Ten
     return game.random_action(state, generator)
 
 
-OpponentLike = str | Player | Opponent | None
+OpponentLike = str | Path | Player | Opponent | None
 
 
-def _as_opponent(opponent: OpponentLike) -> Opponent:
-    """A name, a :class:`~rltransfer.play.players.Player` or a function -> a function."""
+def _as_opponent(opponent: OpponentLike, game: Game, device: torch.device) -> Opponent:
+    """A name or run path (:func:`rltransfer.play.players.player_for`), a
+    :class:`~rltransfer.play.players.Player` or a function -> a function."""
     if opponent is None:
         return random_opponent
-    if isinstance(opponent, str):
-        return make_player(opponent).act
-    if isinstance(opponent, Player):
-        return opponent.act
+    if isinstance(opponent, (str, Path, Player)):
+        return player_for(opponent, game, device).act
     return opponent
 
 
@@ -90,12 +90,14 @@ class _Match:
     call these functions, so the single env is exactly the vector env's rules with N = 1.
     """
 
-    def __init__(self, game: Game, agent_seat: Seat, opponent: OpponentLike) -> None:
+    def __init__(
+        self, game: Game, agent_seat: Seat, opponent: OpponentLike, device: torch.device
+    ) -> None:
         if isinstance(agent_seat, bool) or agent_seat not in (0, 1, "random"):
             raise ValueError(f"agent_seat must be 0, 1 or 'random', got {agent_seat!r}")
         self.game = game
         self.agent_seat: Seat = agent_seat
-        self.opponent: Opponent = _as_opponent(opponent)
+        self.opponent: Opponent = _as_opponent(opponent, game, device)
 
     def _reply(self, generator: torch.Generator) -> match.Reply:
         """The opponent as :mod:`rltransfer.play.match` calls it, drawing from ``generator``."""
@@ -169,7 +171,7 @@ class BoardGameEnv(gym.Env[np.ndarray, np.int64]):
         self.game = build_game(game, options)
         self.render_mode = check_render_mode(render_mode)
         self.device = torch.device(device)
-        self._match = _Match(self.game, agent_seat, opponent)
+        self._match = _Match(self.game, agent_seat, opponent, self.device)
         self.observation_space, self.action_space = _board_spaces(self.game)
         self._generator = torch.Generator(device=self.device)
         self._seeded = False
@@ -289,7 +291,7 @@ class BoardGameVectorEnv(gym.vector.VectorEnv[Tensor, Tensor, Tensor]):
         self.num_envs = num_envs
         self.device = torch.device(device)
         self.render_mode = check_render_mode(render_mode)
-        self._match = _Match(self.game, agent_seat, opponent)
+        self._match = _Match(self.game, agent_seat, opponent, self.device)
         self.single_observation_space, self.single_action_space = _board_spaces(self.game)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
