@@ -11,7 +11,7 @@ from rltransfer.games import make
 from rltransfer.games.check import check_game
 from rltransfer.games.core import Game, IllegalActionMode, State
 from rltransfer.learn.advantage import gae
-from rltransfer.learn.collector import GameCollector, SelfPlayConfig
+from rltransfer.learn.collector import GameCollector, SelfPlayConfig, board_slices
 from rltransfer.net.policy import NetConfig, PolicyNet, TaskShape
 
 CFG = NetConfig(channels=8, blocks=1, policy_channels=4, value_channels=4, value_hidden=8, groups=2)
@@ -149,7 +149,7 @@ def test_stats_and_counters() -> None:
 
 def test_opponent_mix_split() -> None:
     mix = SelfPlayConfig(self=0.5, snapshot=0.2, random=0.15, greedy=0.15)
-    split = mix.split(100)
+    split = board_slices(mix, 100)
     assert [split[k].stop - split[k].start for k in ("self", "snapshot", "random", "greedy")] == [
         50,
         20,
@@ -162,7 +162,7 @@ def test_opponent_mix_split() -> None:
 def test_opponent_mix_gives_the_perfect_share_to_greedy_where_no_perfect_player() -> None:
     mix = SelfPlayConfig(self=0.5, snapshot=0.1, random=0.1, greedy=0.1, perfect=0.2)
     sizes = {
-        game_id: {k: s.stop - s.start for k, s in mix.split(100, make(game_id)).items()}
+        game_id: {k: s.stop - s.start for k, s in board_slices(mix, 100, make(game_id)).items()}
         for game_id in ("tic_tac_toe", "connect_four")
     }
     assert sizes["tic_tac_toe"] == dict(self=50, snapshot=10, random=10, greedy=10, perfect=20)

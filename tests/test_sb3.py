@@ -174,9 +174,9 @@ def test_a_run_path_is_an_opponent(tiny_run: Path) -> None:
     assert isinstance(getattr(opponent, "__self__", None), PolicyPlayer)
     env.reset()
     env.step(env.action_masks().argmax(axis=1))
-    with pytest.raises(ValueError, match="cannot play connect_four: .* has no policy for"):
+    with pytest.raises(ValueError, match=r"cannot play connect_four: .* has no policy for"):
         BoardGameVecEnv("connect_four", 2, opponent=tiny_run)
-    with pytest.raises(ValueError, match="not a player .* and no run folder at that path"):
+    with pytest.raises(ValueError, match=r"not a player .* and no run folder at that path"):
         BoardGameVecEnv("tic_tac_toe", 2, opponent="no/such/run")
 
 

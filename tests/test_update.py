@@ -17,9 +17,9 @@ from torch import Tensor, nn
 
 from rltransfer.games import make
 from rltransfer.learn.collector import Rollout
-from rltransfer.learn.ppo import AdvNorm, PPOConfig
 from rltransfer.learn.update import NonFiniteLossError, make_batch, ppo_update
 from rltransfer.net.policy import NetConfig, PolicyNet, TaskShape
+from rltransfer.specs.config import AdvNorm, PPOConfig
 
 GAMES = {"ttt": "tic_tac_toe", "c4": "connect_four"}
 T, N = 4, 3  # rollout steps and boards per game: 12 samples

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 from collections.abc import Mapping
 
 import torch
@@ -43,43 +42,22 @@ from rltransfer.games.core import Game, State
 from rltransfer.net.policy import PolicyNet
 from rltransfer.play import match
 from rltransfer.play.players import Player, make_player, plays, split_boards
-from rltransfer.specs.config import check_int
+from rltransfer.specs.config import OPPONENT_KINDS, SelfPlayConfig
 
-OPPONENT_KINDS = ("self", "snapshot", "random", "greedy", "perfect")
 _SCRIPTED = ("random", "greedy", "perfect")
 
 
-@dataclasses.dataclass(frozen=True)
-class SelfPlayConfig:
-    """The opponent mix (fractions of each game's boards) and the snapshot pool."""
+def board_slices(mix: SelfPlayConfig, n: int, game: Game | None = None) -> dict[str, slice]:
+    """Board index ranges per opponent kind of ``mix``; sizes follow the mix, summing to ``n``.
 
-    self: float = 0.5  # the current policy
-    snapshot: float = 0.2  # a past policy from the pool (the current one while it is empty)
-    random: float = 0.15
-    greedy: float = 0.15
-    # a minimax-perfect player (tic_tac_toe); in games without one these boards play greedy
-    perfect: float = 0.0
-    snapshot_interval: int = 10  # iterations between snapshots added to the pool
-    pool_size: int = 8  # snapshots kept (oldest dropped)
-
-    def __post_init__(self) -> None:
-        fractions = [getattr(self, k) for k in OPPONENT_KINDS]
-        if any(not math.isfinite(f) or f < 0 for f in fractions) or sum(fractions) <= 0:
-            raise ValueError(f"opponent mix must be non-negative and not all zero, got {fractions}")
-        check_int("selfplay.snapshot_interval", self.snapshot_interval, 1)
-        check_int("selfplay.pool_size", self.pool_size, 1, 1024)
-
-    def split(self, n: int, game: Game | None = None) -> dict[str, slice]:
-        """Board index ranges per opponent kind; sizes follow the mix, summing to ``n``.
-
-        Given a ``game`` that no perfect player plays, the perfect share goes to greedy.
-        """
-        share = {k: getattr(self, k) for k in OPPONENT_KINDS}
-        if game is not None and not plays(make_player("perfect"), game):
-            share["greedy"] += share.pop("perfect")
-            share["perfect"] = 0.0
-        fractions = [share[k] for k in OPPONENT_KINDS]
-        return dict(zip(OPPONENT_KINDS, split_boards(fractions, n), strict=True))
+    Given a ``game`` that no perfect player plays, the perfect share goes to greedy.
+    """
+    share = {k: getattr(mix, k) for k in OPPONENT_KINDS}
+    if game is not None and not plays(make_player("perfect"), game):
+        share["greedy"] += share.pop("perfect")
+        share["perfect"] = 0.0
+    fractions = [share[k] for k in OPPONENT_KINDS]
+    return dict(zip(OPPONENT_KINDS, split_boards(fractions, n), strict=True))
 
 
 @dataclasses.dataclass
@@ -132,7 +110,7 @@ class GameCollector:
     ) -> None:
         self.task, self.game, self.device, self.gen = task, game, device, generator
         self.num_envs, self.num_steps = num_envs, num_steps
-        self.slices = mix.split(num_envs, game)
+        self.slices = board_slices(mix, num_envs, game)
         self.scripted: dict[str, Player] = {k: make_player(k) for k in _SCRIPTED}
         self.rollout = Rollout.empty(game, num_steps, num_envs, device)
         self.state: State = game.init(num_envs, device=device)

@@ -14,56 +14,10 @@ In a multitask suite each game's minibatch gets its own ``ppo_loss`` (with that 
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from typing import Literal
-
 import torch
 from torch import Tensor
 
-AdvNorm = Literal["game", "minibatch", "none"]
-ADV_NORMS: tuple[str, ...] = ("game", "minibatch", "none")
-
-
-@dataclasses.dataclass(frozen=True)
-class PPOConfig:
-    """PPO hyperparameters (the ``[ppo]`` table of an agent preset); defaults as in CleanRL."""
-
-    learning_rate: float = 2.5e-4
-    anneal_lr: bool = True  # linear decay to 0 over the run ("37 details" no. 4)
-    num_steps: int = 32  # T: learner decisions per board per rollout
-    update_epochs: int = 4  # K epochs over each rollout
-    num_minibatches: int = 4  # the batch is shuffled and cut into this many ("37 details" no. 6)
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip_coef: float = 0.2  # epsilon of the clipped surrogate (and of value clipping)
-    clip_vloss: bool = True  # "37 details" no. 9; it may not help (Andrychowicz et al. 2021)
-    ent_coef: float = 0.01  # entropy bonus ("37 details" no. 10)
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5  # global gradient clipping ("37 details" no. 11)
-    target_kl: float | None = None  # stop the epochs early once approx_kl exceeds it
-    # Advantage normalisation ("37 details" no. 7). "game": the trainer normalises each game's
-    # advantages over its whole batch, so games with different reward scales or lengths
-    # weigh alike; "minibatch": CleanRL's per-minibatch normalisation inside ppo_loss.
-    adv_norm: AdvNorm = "game"
-
-    def __post_init__(self) -> None:
-        if self.adv_norm not in ADV_NORMS:
-            raise ValueError(f"ppo.adv_norm must be one of {ADV_NORMS}, got {self.adv_norm!r}")
-        for name in ("num_steps", "update_epochs", "num_minibatches"):
-            if isinstance(getattr(self, name), bool) or getattr(self, name) < 1:
-                raise ValueError(f"ppo.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("gamma", "gae_lambda"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"ppo.{name} must lie in [0, 1], got {getattr(self, name)}")
-        for name in ("learning_rate", "clip_coef", "max_grad_norm"):
-            if not 0.0 < getattr(self, name) < math.inf:
-                raise ValueError(f"ppo.{name} must be finite and > 0, got {getattr(self, name)}")
-        for name in ("ent_coef", "vf_coef"):
-            if not 0.0 <= getattr(self, name) < math.inf:
-                raise ValueError(f"ppo.{name} must be finite and >= 0, got {getattr(self, name)}")
-        if self.target_kl is not None and not self.target_kl > 0.0:
-            raise ValueError(f"ppo.target_kl must be > 0 or unset, got {self.target_kl}")
+from rltransfer.specs.config import PPOConfig
 
 
 def normalize(x: Tensor, eps: float = 1e-8) -> Tensor:

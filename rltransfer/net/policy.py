@@ -27,53 +27,14 @@ from torch import Tensor, nn
 from torch.distributions import Categorical
 
 from rltransfer.games.core import Game
-from rltransfer.specs.config import check_int
+from rltransfer.specs.config import NetConfig, check_int
 
-
-@dataclasses.dataclass(frozen=True)
-class NetConfig:
-    """Network sizes (the ``[net]`` table of an agent preset)."""
-
-    channels: int = 32  # D: trunk width
-    blocks: int = 2  # residual blocks in the shared trunk
-    policy_channels: int = 8  # hidden channels of the convolutional policy head
-    value_channels: int = 8  # hidden channels of the value head before pooling
-    value_hidden: int = 32  # width of the value head's MLP
-    groups: int = 4  # GroupNorm groups (0: no normalisation)
-    # float32, or bfloat16: stems, trunk and heads run under autocast (about 2x faster
-    # on CPUs with AVX512-BF16 and on GPUs); logits and values come out as float32
-    precision: str = "float32"
-
-    def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"net.precision must be one of {PRECISIONS}, got {self.precision!r}")
-        for name, (lo, hi) in _NET_BOUNDS.items():
-            check_int(f"net.{name}", getattr(self, name), lo, hi)
-        if self.groups and self.channels % self.groups:
-            raise ValueError(
-                f"net.channels ({self.channels}) must be divisible by net.groups ({self.groups})"
-            )
-
-
-#: Allowed ranges of the network's sizes. They bound what a config or a checkpoint's
-#: ``meta.json`` (untrusted data) can make us allocate before anything is checked.
-_NET_BOUNDS = {
-    "channels": (1, 4096),
-    "blocks": (0, 256),
-    "policy_channels": (1, 1024),
-    "value_channels": (1, 1024),
-    "value_hidden": (1, 8192),
-    "groups": (0, 4096),
-}
 _TASK_BOUNDS = {
     "num_planes": (1, 4096),
     "height": (1, 256),
     "width": (1, 256),
     "num_actions": (1, 1 << 20),
 }
-
-
-PRECISIONS = ("float32", "bfloat16")
 
 
 HEAD_TYPES = ("conv", "flat")

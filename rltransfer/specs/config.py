@@ -1,9 +1,16 @@
-"""Frozen config dataclasses and strict TOML loading.
+"""What to run, as data: the settings dataclasses and strict TOML loading.
 
-Specs are data: a suite in ``envs/`` says which games to play, with which options, on how
-many boards and with what loss weight. Loading is strict: an unknown key is an error
-that names the key, the file and the valid keys, because a typo silently ignored is a
-run silently wrong.
+Specs are data that the learning modules read (this module imports none of them): a suite
+in ``envs/`` says which games to play, with which options, on how many boards and with
+what loss weight; an agent preset in ``agents/`` holds the tables ``[net]``
+(:class:`NetConfig`), ``[ppo]`` (:class:`PPOConfig`), ``[selfplay]``
+(:class:`SelfPlayConfig`), ``[train]`` (:class:`TrainSettings`) and ``[transfer]``
+(:class:`TransferSettings`), and may ``extends`` another preset, listing only what it
+changes (:func:`load_agent`). The dataclass defaults are the ``ppo_small`` preset's.
+
+Loading is strict: an unknown key is an error that names the key, the file and the valid
+keys, because a typo silently ignored is a run silently wrong. Loading never executes
+anything a file names.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import tomli_w
 import torch
@@ -165,12 +172,124 @@ def load_suite(name_or_path: str | Path) -> SuiteSpec:
     )
 
 
+# ------------------------------------------------- the network, PPO and self-play tables
+@dataclasses.dataclass(frozen=True)
+class NetConfig:
+    """Network sizes (the ``[net]`` table of an agent preset)."""
+
+    channels: int = 32  # D: trunk width
+    blocks: int = 2  # residual blocks in the shared trunk
+    policy_channels: int = 8  # hidden channels of the convolutional policy head
+    value_channels: int = 8  # hidden channels of the value head before pooling
+    value_hidden: int = 32  # width of the value head's MLP
+    groups: int = 4  # GroupNorm groups (0: no normalisation)
+    # float32, or bfloat16: stems, trunk and heads run under autocast (about 2x faster
+    # on CPUs with AVX512-BF16 and on GPUs); logits and values come out as float32
+    precision: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"net.precision must be one of {PRECISIONS}, got {self.precision!r}")
+        for name, (lo, hi) in _NET_BOUNDS.items():
+            check_int(f"net.{name}", getattr(self, name), lo, hi)
+        if self.groups and self.channels % self.groups:
+            raise ValueError(
+                f"net.channels ({self.channels}) must be divisible by net.groups ({self.groups})"
+            )
+
+
+#: Allowed ranges of the network's sizes. They bound what a config or a checkpoint's
+#: ``meta.json`` (untrusted data) can make us allocate before anything is checked.
+_NET_BOUNDS = {
+    "channels": (1, 4096),
+    "blocks": (0, 256),
+    "policy_channels": (1, 1024),
+    "value_channels": (1, 1024),
+    "value_hidden": (1, 8192),
+    "groups": (0, 4096),
+}
+
+PRECISIONS = ("float32", "bfloat16")
+
+
+AdvNorm = Literal["game", "minibatch", "none"]
+ADV_NORMS: tuple[str, ...] = ("game", "minibatch", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """PPO hyperparameters (the ``[ppo]`` table of an agent preset).
+
+    The defaults are the ``ppo_small`` preset's (a test keeps them equal): CleanRL's,
+    except the learning rate (CleanRL's Atari setting is 2.5e-4)."""
+
+    learning_rate: float = 1e-3
+    anneal_lr: bool = True  # linear decay to 0 over the run ("37 details" no. 4)
+    num_steps: int = 32  # T: learner decisions per board per rollout
+    update_epochs: int = 4  # K epochs over each rollout
+    num_minibatches: int = 4  # the batch is shuffled and cut into this many ("37 details" no. 6)
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_coef: float = 0.2  # epsilon of the clipped surrogate (and of value clipping)
+    clip_vloss: bool = True  # "37 details" no. 9; it may not help (Andrychowicz et al. 2021)
+    ent_coef: float = 0.01  # entropy bonus ("37 details" no. 10)
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5  # global gradient clipping ("37 details" no. 11)
+    target_kl: float | None = None  # stop the epochs early once approx_kl exceeds it
+    # Advantage normalisation ("37 details" no. 7). "game": the trainer normalises each game's
+    # advantages over its whole batch, so games with different reward scales or lengths
+    # weigh alike; "minibatch": CleanRL's per-minibatch normalisation inside ppo_loss.
+    adv_norm: AdvNorm = "game"
+
+    def __post_init__(self) -> None:
+        if self.adv_norm not in ADV_NORMS:
+            raise ValueError(f"ppo.adv_norm must be one of {ADV_NORMS}, got {self.adv_norm!r}")
+        for name in ("num_steps", "update_epochs", "num_minibatches"):
+            if isinstance(getattr(self, name), bool) or getattr(self, name) < 1:
+                raise ValueError(f"ppo.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("gamma", "gae_lambda"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"ppo.{name} must lie in [0, 1], got {getattr(self, name)}")
+        for name in ("learning_rate", "clip_coef", "max_grad_norm"):
+            if not 0.0 < getattr(self, name) < math.inf:
+                raise ValueError(f"ppo.{name} must be finite and > 0, got {getattr(self, name)}")
+        for name in ("ent_coef", "vf_coef"):
+            if not 0.0 <= getattr(self, name) < math.inf:
+                raise ValueError(f"ppo.{name} must be finite and >= 0, got {getattr(self, name)}")
+        if self.target_kl is not None and not self.target_kl > 0.0:
+            raise ValueError(f"ppo.target_kl must be > 0 or unset, got {self.target_kl}")
+
+
+OPPONENT_KINDS = ("self", "snapshot", "random", "greedy", "perfect")
+
+
+@dataclasses.dataclass(frozen=True)
+class SelfPlayConfig:
+    """The opponent mix (fractions of each game's boards) and the snapshot pool."""
+
+    self: float = 0.5  # the current policy
+    snapshot: float = 0.2  # a past policy from the pool (the current one while it is empty)
+    random: float = 0.15
+    greedy: float = 0.15
+    # a minimax-perfect player (tic_tac_toe); in games without one these boards play greedy
+    perfect: float = 0.0
+    snapshot_interval: int = 10  # iterations between snapshots added to the pool
+    pool_size: int = 8  # snapshots kept (oldest dropped)
+
+    def __post_init__(self) -> None:
+        fractions = [getattr(self, k) for k in OPPONENT_KINDS]
+        if any(not math.isfinite(f) or f < 0 for f in fractions) or sum(fractions) <= 0:
+            raise ValueError(f"opponent mix must be non-negative and not all zero, got {fractions}")
+        check_int("selfplay.snapshot_interval", self.snapshot_interval, 1)
+        check_int("selfplay.pool_size", self.pool_size, 1, 1024)
+
+
 # ------------------------------------------------------------------ training configuration
 @dataclasses.dataclass(frozen=True)
 class TrainSettings:
-    """The ``[train]`` table: budget, evaluation, checkpoints, device."""
+    """The ``[train]`` table: budget, evaluation, checkpoints, device (defaults: ``ppo_small``)."""
 
-    total_steps: int = 500_000  # learner decisions, all games together (what SPS counts)
+    total_steps: int = 700_000  # learner decisions, all games together (what SPS counts)
     num_envs_scale: float = 1.0  # multiplies every game's num_envs (GPU presets: more boards)
     eval_interval: int = 10  # iterations between evaluations
     eval_games: int = 256  # games per game and opponent during training
@@ -260,18 +379,14 @@ class TransferSettings:
             raise ValueError(f"transfer.threshold is a score in [0, 1], got {self.threshold}")
 
 
-def _section_types() -> dict[str, type]:
-    from rltransfer.learn.collector import SelfPlayConfig
-    from rltransfer.learn.ppo import PPOConfig
-    from rltransfer.net.policy import NetConfig
-
-    return {
-        "net": NetConfig,
-        "ppo": PPOConfig,
-        "selfplay": SelfPlayConfig,
-        "train": TrainSettings,
-        "transfer": TransferSettings,
-    }
+#: The tables of an agent preset and of a run's ``config.toml``, and their types.
+SECTIONS: dict[str, type] = {
+    "net": NetConfig,
+    "ppo": PPOConfig,
+    "selfplay": SelfPlayConfig,
+    "train": TrainSettings,
+    "transfer": TransferSettings,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -280,9 +395,9 @@ class TrainConfig:
 
     suite: SuiteSpec
     agent: str
-    net: Any
-    ppo: Any
-    selfplay: Any
+    net: NetConfig
+    ppo: PPOConfig
+    selfplay: SelfPlayConfig
     train: TrainSettings
     transfer: TransferSettings = dataclasses.field(default_factory=TransferSettings)
     name: str = ""
@@ -305,7 +420,7 @@ class TrainConfig:
                 for g in self.suite.games
             ],
         }
-        for section in _section_types():
+        for section in SECTIONS:
             out[section] = dataclasses.asdict(getattr(self, section))
         return out
 
@@ -349,6 +464,48 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     return section, name, value
 
 
+#: How deep ``extends`` chains of agent presets may go.
+MAX_EXTENDS = 8
+
+
+def load_agent(name_or_path: str | Path) -> dict[str, dict[str, Any]]:
+    """An agent preset's tables (``net``, ``ppo``, ``selfplay``, ``train``, ``transfer``),
+    strictly, with ``extends`` followed.
+
+    ``extends = "ppo_small"`` (a preset name, or a path relative to this file) starts from
+    that preset's tables and overrides key by key, so a preset lists only what it changes.
+    Chains are followed up to :data:`MAX_EXTENDS` presets; a cycle is an error.
+    """
+    path = resolve_spec("agents", name_or_path)
+    chain: list[Path] = []
+    layers: list[dict[str, Any]] = []
+    while True:
+        if path.resolve() in chain:
+            names = " -> ".join(p.stem for p in [*chain, path.resolve()])
+            raise ConfigError(f"{chain[0]}: agent presets extend each other in a cycle: {names}")
+        if len(chain) == MAX_EXTENDS:
+            raise ConfigError(f"{chain[0]}: more than {MAX_EXTENDS} presets in an extends chain")
+        chain.append(path.resolve())
+        raw = read_toml(path)
+        check_keys(raw, {*SECTIONS, "description", "extends"}, str(path))
+        for section in SECTIONS:
+            if not isinstance(raw.get(section, {}), Mapping):
+                raise ConfigError(f"{path}: [{section}] must be a table")
+        layers.append(raw)
+        base = raw.get("extends")
+        if base is None:
+            break
+        if not isinstance(base, str) or not base:
+            raise ConfigError(f"{path}: extends must name a preset, got {base!r}")
+        relative = path.parent / base
+        path = relative if relative.is_file() else resolve_spec("agents", base)
+    tables: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
+    for raw in reversed(layers):  # the base first, each preset over it
+        for section in SECTIONS:
+            tables[section].update(raw.get(section, {}))
+    return tables
+
+
 def make_train_config(
     suite: str | Path | SuiteSpec = "classic",
     agent: str | Path = "ppo_small",
@@ -359,10 +516,8 @@ def make_train_config(
     """Agent preset -> suite -> ``--set`` overrides -> explicit ``train`` settings."""
     suite_spec = suite if isinstance(suite, SuiteSpec) else load_suite(suite)
     path = resolve_spec("agents", agent)
-    raw = read_toml(path)
-    sections = _section_types()
-    check_keys(raw, {*sections, "description"}, str(path))
-    tables = {s: dict(raw.get(s, {})) for s in sections}
+    tables = load_agent(path)
+    sections = SECTIONS
     for item in overrides:
         section, key, value = parse_override(item)
         if section not in tables:
@@ -412,7 +567,7 @@ def resume_config(
                 f"{allowed}"
             )
         tables[section][key] = value
-    sections = _section_types()
+    sections = SECTIONS
     built = {sec: _build_section(sections[sec], tables[sec], f"--resume [{sec}]") for sec in tables}
     new = dataclasses.replace(cfg, **built)
     changed = {}
@@ -427,7 +582,7 @@ def resume_config(
 def load_run_config(path: Path) -> TrainConfig:
     """Read a run's resolved ``config.toml`` back (for ``--resume`` and ``eval``)."""
     raw = read_toml(path)
-    sections = _section_types()
+    sections = SECTIONS
     check_keys(raw, {*sections, "suite", "name", "agent"}, str(path))
     suite_raw = raw.get("suite", {})
     games = tuple(
