@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,23 +16,64 @@ import torch
 from rltransfer import __version__
 
 if TYPE_CHECKING:
+    from rltransfer.games import EnvOption, Game
+    from rltransfer.inference import LoadedPolicy
+    from rltransfer.play.players import Player
     from rltransfer.specs.config import TrainConfig
 
 
 def _cmd_games(args: argparse.Namespace) -> int:
-    from rltransfer.games import available_games, describe_options, make
+    from rltransfer.games import available_envs, available_games, env_options, game_class, make
+    from rltransfer.games.outside import ADAPTER_OPTIONS
 
+    print("Games (GAME, or GAME:key=value,... with options, e.g. othello:size=6):")
     for game_id in available_games():
-        game = make(game_id)
+        game, options = make(game_id), game_class(game_id).options
+        shape = f"{game.height}x{game.width} board, {game.num_actions} actions"
         print(
-            f"{game_id:14s} {game.height}x{game.width} board, {game.num_actions} actions, "
-            f"{game.num_planes} planes; options: {describe_options(game_id)}"
+            f"  {game_id:26s} {shape}, {game.num_planes} planes"
+            + ("" if options else "; no options")
         )
-    print(
-        "pettingzoo:<env>  a PettingZoo two-player board env as a game, stepped on the CPU, "
-        "e.g. pettingzoo:chess_v6, pettingzoo:go_v5 (options go to the env)"
-    )
+        for name, o in options.items():
+            _print_option(name, type(o.choices[0]), o.default, _allowed(o.choices), o.help)
+    print("  every game also takes")
+    _print_env_options({"illegal_action": ADAPTER_OPTIONS["illegal_action"]})
+    print("\nPettingZoo two-player board envs as games, on the CPU (pettingzoo:ENV:key=value,...):")
+    for env in available_envs():
+        own = {k: o for k, o in env_options(env).items() if k not in ADAPTER_OPTIONS}
+        print(f"  {'pettingzoo:' + env:26s}{'' if own else ' no options of its own'}".rstrip())
+        _print_env_options(own)
+    print("  every env also takes")
+    _print_env_options(ADAPTER_OPTIONS)
     return 0
+
+
+def _print_env_options(options: Mapping[str, EnvOption]) -> None:
+    for name, o in options.items():
+        allowed = _allowed(o.choices, o.low, o.high, o.kind)
+        _print_option(name, o.kind, o.default, allowed, o.help)
+
+
+def _print_option(name: str, kind: type, default: Any, allowed: str, help: str) -> None:
+    """One option as a line: ``size  int, default 9, 7..19: board side``."""
+    words = f"{kind.__name__}, default {default!r}, {allowed}"
+    print(f"      {name:14s} {words}: {help}" if help else f"      {name:14s} {words}")
+
+
+def _allowed(
+    choices: Sequence[Any], low: float | None = None, high: float | None = None, kind: type = int
+) -> str:
+    """An option's allowed values in a few words: ``7..19``, ``one of 6, 8``, ``>= 0``."""
+    ints = all(type(c) is int for c in choices)
+    if ints and len(choices) > 2 and list(choices) == list(range(choices[0], choices[-1] + 1)):
+        low, high, choices = choices[0], choices[-1], ()  # a run of ints
+    if choices:
+        return "one of " + ", ".join(repr(c) for c in choices)
+    if low is not None and high is not None:
+        return f"{low}..{high}"
+    if low is not None or high is not None:
+        return f">= {low}" if low is not None else f"<= {high}"
+    return "any finite float" if kind is float else f"any {kind.__name__}"
 
 
 def _cmd_suites(args: argparse.Namespace) -> int:
@@ -114,7 +155,7 @@ def _print_rows(title: str, table: str, rows: Sequence[Any], json_path: str | No
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from rltransfer.bench.games import DEFAULT_GAMES, format_table, run_bench
+    from rltransfer.bench.games import DEFAULT_GAMES, format_table, missing_references, run_bench
     from rltransfer.games import available_games, parse_game_spec
 
     if args.games:
@@ -140,6 +181,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             progress=progress,
         )
     _print_rows("random-play moves per second", format_table(rows), rows, args.json)
+    missing = {} if args.no_reference else missing_references()
+    if missing:
+        print("skipped columns: " + "; ".join(f"{c} ({why})" for c, why in missing.items()))
     return 0
 
 
@@ -179,38 +223,64 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from rltransfer.inference import load_policy
+    from rltransfer.inference import LoadedPolicy, load_policy
     from rltransfer.learn.training import resolve_device
     from rltransfer.play.evaluate import format_results, play_match
-    from rltransfer.play.players import PolicyPlayer, available_players, make_player, plays
+    from rltransfer.play.players import PolicyPlayer, plays
 
     device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
     policy = load_policy(args.run, device)
     tasks = [policy.task(g) for g in args.game] if args.game else policy.games
-    gen = torch.Generator(device=device).manual_seed(args.seed)
-    results = []
+    opponents = _opponents(args.opponent, device)
+    matches: list[tuple[str, Game, Player]] = []  # all checked before the first game
     for task in tasks:
         game = policy.make_game(task)
-        player = PolicyPlayer(policy.net, task)
-        for name in args.opponent:
-            if name in available_players():
-                opponent = make_player(name)
-                if not plays(opponent, game):  # the perfect player knows tic-tac-toe only
-                    if args.game:
-                        raise ValueError(f"the {name} opponent cannot play {task}")
-                    continue
-            elif not Path(name).exists():
-                raise ValueError(
-                    f"unknown opponent {name!r}; use {', '.join(available_players())} or the "
-                    "path of a run folder"
+        for name, opponent in opponents:
+            if isinstance(opponent, LoadedPolicy):
+                run = f"run:{Path(name).name}"
+                matches.append(
+                    (task, game, PolicyPlayer(opponent.net, opponent.task(task), name=run))
                 )
-            else:
-                other = load_policy(name, device)
-                opponent = PolicyPlayer(other.net, other.task(task), name=f"run:{Path(name).name}")
-            results.append(play_match(game, player, opponent, args.games, gen, device, task=task))
+            elif plays(opponent, game):
+                matches.append((task, game, opponent))
+            elif args.game:  # the perfect player knows tic-tac-toe only
+                raise ValueError(f"the {name} opponent cannot play {task}")
+    gen = torch.Generator(device=device).manual_seed(args.seed)
+    results = [
+        play_match(
+            game, PolicyPlayer(policy.net, task), opponent, args.games, gen, device, task=task
+        )
+        for task, game, opponent in matches
+    ]
     print(format_results(results))
     return 0
+
+
+def _opponents(
+    names: Sequence[str], device: torch.device
+) -> list[tuple[str, Player | LoadedPolicy]]:
+    """Each ``--opponent``: a scripted player by name, else the policy of a run folder; an
+    error listing the valid names for anything else. Names win over paths of the same name."""
+    from rltransfer.inference import load_policy
+    from rltransfer.play.players import available_players, make_player
+    from rltransfer.runs.checkpoint import NoCheckpointError
+
+    valid = ", ".join(available_players())
+    opponents: list[tuple[str, Player | LoadedPolicy]] = []
+    for name in names:
+        if name in available_players():
+            opponents.append((name, make_player(name)))
+        elif not Path(name).exists():
+            raise ValueError(f"unknown opponent {name!r}; use {valid} or the path of a run folder")
+        else:
+            try:
+                opponents.append((name, load_policy(name, device)))
+            except NoCheckpointError as e:
+                raise ValueError(
+                    f"opponent {name!r} is neither a player ({valid}) nor a run: {e}"
+                ) from None
+    return opponents
 
 
 def _cmd_bench_train(args: argparse.Namespace) -> int:
@@ -303,7 +373,7 @@ def _cmd_baseline_sb3(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_baseline(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_baseline(sub: argparse._SubParsersAction[_CommandParser]) -> None:
     p = sub.add_parser("baseline", help="train an outside library's agent, logged like our runs")
     algos = p.add_subparsers(dest="algo", required=True, metavar="ALGO")
     q = algos.add_parser("sb3", help="sb3-contrib MaskablePPO on one game vs a fixed opponent")
@@ -330,6 +400,19 @@ def _add_baseline(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     q.set_defaults(fn=_cmd_baseline_sb3)
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from rltransfer.interop.export import DEFAULT_OPSET, MissingExtraError, export_onnx
+
+    try:
+        opset = DEFAULT_OPSET if args.opset is None else args.opset
+        path = export_onnx(args.run, args.output, game=args.game, opset=opset)
+    except MissingExtraError as e:  # an optional extra is not installed: say how to get it
+        print(f"rltransfer export: error: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {path}")
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from rltransfer.transfer.experiment import reanalyse
 
@@ -351,13 +434,27 @@ def _add_bench_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+class _CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser: an argument it does not know is its own error, shown with its
+    own usage (argparse leaves leftovers to the top-level parser, whose usage says nothing
+    about the subcommand's options)."""
+
+    def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:
+        parsed, extras = super().parse_known_args(*args, **kwargs)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rltransfer",
         description="Multitask and game-transfer RL on batched, PyTorch-native board games.",
     )
     parser.add_argument("--version", action="version", version=f"rltransfer {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser
+    )
 
     p = sub.add_parser("train", help="multitask self-play PPO on a suite of games")
     p.add_argument("--suite", help="suite name in envs/ or a .toml path (default classic)")
@@ -449,6 +546,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_cmd_eval)
 
     _add_baseline(sub)
+
+    p = sub.add_parser("export", help="write a run's policy for one game as an ONNX file")
+    p.add_argument("run", help="a run folder (runs/<name>) or a checkpoint folder")
+    p.add_argument(
+        "--game", help="task name or game id (default: the run's game, if it has one only)"
+    )
+    p.add_argument("--output", required=True, metavar="PATH", help="the file, e.g. policy.onnx")
+    p.add_argument(  # the default is export.DEFAULT_OPSET (not imported here: startup time)
+        "--opset", type=int, help="ONNX opset version (default 17)"
+    )
+    p.set_defaults(fn=_cmd_export)
 
     p = sub.add_parser("games", help="list the games and their options")
     p.set_defaults(fn=_cmd_games)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -9,8 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from rltransfer.cli import main
+from rltransfer.cli import build_parser, main
 from rltransfer.games import available_games
+
+
+def _commands() -> list[str]:
+    """Every subcommand of the parser (a new one is tested without editing this file)."""
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sorted(sub.choices)
 
 
 def test_games_lists_every_game(capsys: pytest.CaptureFixture[str]) -> None:
@@ -34,6 +41,65 @@ def test_bench_prints_table_with_references(
     assert all(
         r["steps_per_s"] > 0 and set(r["reference"]) == {"pettingzoo", "openspiel"} for r in ours
     )
+
+
+def test_games_lists_each_option_as_the_game_declares_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["games"]) == 0
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert "othello                    8x8 board, 65 actions, 3 planes" in lines
+    assert (
+        "size           int, default 8, one of 6, 8: board side (6x6 or the standard 8x8)" in lines
+    )
+    assert "size           int, default 9, 7..19: board side (size x size)" in lines  # gomoku
+    assert "connect_four               6x7 board, 42 actions, 2 planes; no options" in lines
+    assert "board_size     int, default 19, 2..25: board side" in lines  # pettingzoo:go_v5
+    assert "pettingzoo:chess_v6        no options of its own" in lines
+    assert any(
+        line.startswith("illegal_action str, default 'lose', one of 'lose'") for line in lines
+    )
+    assert not any("(no options)" in line or "(6, 8)" in line for line in lines)
+
+
+def test_bench_names_the_comparisons_it_skipped(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pyspiel", None)  # imports fail as if not installed
+    monkeypatch.setitem(sys.modules, "pettingzoo.classic", None)
+    args = ["bench", "--games", "tic_tac_toe", "--batch", "8", "--device", "cpu", "--quiet"]
+    assert main([*args, "--seconds", "0.01"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1] == (
+        'skipped columns: x PettingZoo (no module pettingzoo.classic; pip install "rltransfer'
+        '[outside]"); x OpenSpiel (no module pyspiel; pip install open_spiel)'
+    )
+    assert not any("1-board loop" in line for line in out)
+    assert main([*args, "--seconds", "0.01", "--no-reference"]) == 0  # asked for: no note
+    assert "skipped" not in capsys.readouterr().out
+
+
+#: What each subcommand needs before an unknown argument is the only mistake left.
+REQUIRED = {"eval": ["RUN"], "report": ["EXP"], "export": ["RUN", "--output", "p.onnx"]}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [name for name in _commands() if name != "baseline"] + ["baseline sb3"],
+)
+def test_an_unknown_argument_shows_the_subcommand_usage(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    words = command.split()
+    required = REQUIRED.get(
+        command, ["--game", "g", "--steps", "1"] if words[0] == "baseline" else []
+    )
+    with pytest.raises(SystemExit) as done:
+        main([*words, *required, "--bogus"])
+    assert done.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith(f"usage: rltransfer {command} ")
+    assert err[-1] == f"rltransfer {command}: error: unrecognized arguments: --bogus"
 
 
 def test_unknown_game_is_a_clean_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -111,16 +111,39 @@ def test_other_commands_mistakes(
     assert message in err[-1] and not any("Traceback" in line for line in err)
 
 
-def test_an_unknown_opponent_lists_the_valid_ones(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tiny import tiny_config
 
     from rltransfer.learn.training import train
 
-    path = train(tiny_config(tmp_path, iterations=1), tmp_path / "runs", quiet=True)
-    assert main(["eval", str(path), "--opponent", "minimax", "--games", "2"]) == 2
-    assert "unknown opponent 'minimax'; use greedy, perfect, random" in capsys.readouterr().err
+    tmp = tmp_path_factory.mktemp("eval")
+    return train(tiny_config(tmp, iterations=1), tmp / "runs", quiet=True)
+
+
+@pytest.mark.parametrize(
+    ("opponent", "message"),
+    [
+        ("minimax", "unknown opponent 'minimax'; use greedy, perfect, random or the path of a run"),
+        ("{tmp}", "opponent '{tmp}' is neither a player (greedy, perfect, random) nor a run: no "),
+    ],
+)
+def test_an_unknown_opponent_lists_the_valid_ones(
+    tiny_run: Path,
+    tmp_path: Path,
+    opponent: str,
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    played = []
+    monkeypatch.setattr("rltransfer.play.evaluate.play_match", lambda *a, **k: played.append(a))
+    opponents = ["random", opponent.format(tmp=tmp_path)]  # an existing folder, not a run
+    assert main(["eval", str(tiny_run), "--opponent", *opponents, "--games", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rltransfer eval: error: ") and "\n" not in err
+    assert message.format(tmp=tmp_path) in err
+    assert not played  # refused before the first game against the valid opponent
 
 
 def test_what_the_machine_refuses_is_one_line(

@@ -89,16 +89,50 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _pettingzoo_envs() -> dict[str, Callable[[], Any]]:
+    """PettingZoo's versions of our games (env constructors); an ``ImportError`` where its
+    classic envs do not import (they need ``pygame``)."""
+    from pettingzoo.classic import connect_four_v3, tictactoe_v3
+
+    return {"connect_four": connect_four_v3.env, "tic_tac_toe": tictactoe_v3.env}
+
+
+def _pyspiel() -> Any:
+    """OpenSpiel's Python module; an ``ImportError`` where it is not installed."""
+    import pyspiel
+
+    return pyspiel
+
+
+#: The reference columns: the table's header, how to import the reference, how to install it.
+REFERENCES: dict[str, tuple[str, Callable[[], Any], str]] = {
+    "pettingzoo": ("x PettingZoo", _pettingzoo_envs, 'pip install "rltransfer[outside]"'),
+    "openspiel": ("x OpenSpiel", _pyspiel, "pip install open_spiel"),
+}
+
+
+def missing_references() -> dict[str, str]:
+    """The reference loops that cannot run here: ``{column: why}``, naming the package
+    that fails to import and how to install it (``{}`` when both run)."""
+    missing = {}
+    for column, load, install in REFERENCES.values():
+        try:
+            load()
+        except ImportError as e:
+            missing[column] = f"no module {e.name or e}; {install}"
+    return missing
+
+
 def time_pettingzoo(game_id: str, seconds: float) -> float | None:
-    """Steps per second of PettingZoo's own version of ``game_id`` in a one-board loop."""
+    """Steps per second of PettingZoo's own version of ``game_id`` in a one-board loop;
+    ``None`` where PettingZoo has none or cannot be imported (see :func:`missing_references`)."""
     try:
-        from pettingzoo.classic import connect_four_v3, tictactoe_v3
+        envs = _pettingzoo_envs()
     except ImportError:
         return None
-    envs = {"connect_four": connect_four_v3, "tic_tac_toe": tictactoe_v3}
     if game_id not in envs:
         return None
-    env = envs[game_id].env()
+    env = envs[game_id]()
     rng = random.Random(0)
     env.reset(seed=0)
     steps, start = 0, time.perf_counter()
@@ -113,9 +147,10 @@ def time_pettingzoo(game_id: str, seconds: float) -> float | None:
 
 
 def time_openspiel(game_id: str, options: dict[str, Any], seconds: float) -> float | None:
-    """Steps per second of OpenSpiel's version of the game in its usual Python loop."""
+    """Steps per second of OpenSpiel's version of the game in its usual Python loop;
+    ``None`` where OpenSpiel has none or cannot be imported (see :func:`missing_references`)."""
     try:
-        import pyspiel
+        pyspiel = _pyspiel()
     except ImportError:
         return None
     if game_id not in _OPENSPIEL or (game_id == "othello" and options.get("size", 8) != 8):
@@ -189,14 +224,13 @@ def format_table(rows: Sequence[Row]) -> str:
         "threads",
         "batch",
         "steps/s",
-        "x PettingZoo",
-        "x OpenSpiel",
+        *(column for column, _, _ in REFERENCES.values()),
     ]
     lines: list[list[str]] = [header]
     for r in rows:
         ratio = [
             f"{r.steps_per_s / r.reference[k]:,.1f}x" if k in r.reference else ""
-            for k in ("pettingzoo", "openspiel")
+            for k in REFERENCES
         ]
         lines.append(
             [
