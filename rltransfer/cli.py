@@ -8,17 +8,14 @@ import dataclasses
 import json
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from rltransfer import __version__
+from rltransfer._version import __version__
 
 if TYPE_CHECKING:
-    from rltransfer.games import EnvOption, Game
-    from rltransfer.inference import LoadedPolicy
-    from rltransfer.play.players import Player
+    from rltransfer.games import EnvOption
     from rltransfer.specs.config import TrainConfig
 
 
@@ -223,64 +220,33 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from rltransfer.inference import LoadedPolicy, load_policy
+    from rltransfer.inference import load_policy
     from rltransfer.learn.training import resolve_device
-    from rltransfer.play.evaluate import format_results, play_match
-    from rltransfer.play.players import PolicyPlayer, plays
+    from rltransfer.play.evaluate import evaluate_against, format_results
+    from rltransfer.play.players import PolicyPlayer, players_for
 
     device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
     policy = load_policy(args.run, device)
     tasks = [policy.task(g) for g in args.game] if args.game else policy.games
-    opponents = _opponents(args.opponent, device)
-    matches: list[tuple[str, Game, Player]] = []  # all checked before the first game
-    for task in tasks:
-        game = policy.make_game(task)
-        for name, opponent in opponents:
-            if isinstance(opponent, LoadedPolicy):
-                run = f"run:{Path(name).name}"
-                matches.append(
-                    (task, game, PolicyPlayer(opponent.net, opponent.task(task), name=run))
-                )
-            elif plays(opponent, game):
-                matches.append((task, game, opponent))
-            elif args.game:  # the perfect player knows tic-tac-toe only
-                raise ValueError(f"the {name} opponent cannot play {task}")
+    games = {task: policy.make_game(task) for task in tasks}
+    # every opponent of every game resolved before the first game is played; without
+    # --game, players that know other games only (perfect: tic-tac-toe) are left out
+    opponents = {
+        task: list(players_for(args.opponent, game, device, skip_unplayable=not args.game).values())
+        for task, game in games.items()
+    }
     gen = torch.Generator(device=device).manual_seed(args.seed)
     results = [
-        play_match(
-            game, PolicyPlayer(policy.net, task), opponent, args.games, gen, device, task=task
-        )
-        for task, game, opponent in matches
-    ]
+        result
+        for task, game in games.items()
+        for result in evaluate_against(
+            game, PolicyPlayer(policy.net, task), opponents[task], args.games, gen,
+            task=task, device=device,
+        ).values()
+    ]  # fmt: skip
     print(format_results(results))
     return 0
-
-
-def _opponents(
-    names: Sequence[str], device: torch.device
-) -> list[tuple[str, Player | LoadedPolicy]]:
-    """Each ``--opponent``: a scripted player by name, else the policy of a run folder; an
-    error listing the valid names for anything else. Names win over paths of the same name."""
-    from rltransfer.inference import load_policy
-    from rltransfer.play.players import available_players, make_player
-    from rltransfer.runs.checkpoint import NoCheckpointError
-
-    valid = ", ".join(available_players())
-    opponents: list[tuple[str, Player | LoadedPolicy]] = []
-    for name in names:
-        if name in available_players():
-            opponents.append((name, make_player(name)))
-        elif not Path(name).exists():
-            raise ValueError(f"unknown opponent {name!r}; use {valid} or the path of a run folder")
-        else:
-            try:
-                opponents.append((name, load_policy(name, device)))
-            except NoCheckpointError as e:
-                raise ValueError(
-                    f"opponent {name!r} is neither a player ({valid}) nor a run: {e}"
-                ) from None
-    return opponents
 
 
 def _cmd_bench_train(args: argparse.Namespace) -> int:
@@ -401,14 +367,10 @@ def _add_baseline(sub: argparse._SubParsersAction[_CommandParser]) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from rltransfer.interop.export import DEFAULT_OPSET, MissingExtraError, export_onnx
+    from rltransfer.interop.export import DEFAULT_OPSET, export_onnx
 
-    try:
-        opset = DEFAULT_OPSET if args.opset is None else args.opset
-        path = export_onnx(args.run, args.output, game=args.game, opset=opset)
-    except MissingExtraError as e:  # an optional extra is not installed: say how to get it
-        print(f"rltransfer export: error: {e}", file=sys.stderr)
-        return 1
+    opset = DEFAULT_OPSET if args.opset is None else args.opset
+    path = export_onnx(args.run, args.output, game=args.game, opset=opset)
     print(f"wrote {path}")
     return 0
 
@@ -610,17 +572,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from rltransfer.runs.checkpoint import CheckpointError
-    from rltransfer.specs.config import ConfigError
+    """Run one command; returns its exit status.
+
+    A :class:`~rltransfer.errors.UserError` (what the user gave does not fit: an unknown
+    game or opponent, a bad spec, a damaged checkpoint) and a missing file print one line
+    and return 2; a stopped or failed training run and what the machine refused (disk,
+    memory) return their own status with one line. Anything else is a bug in rltransfer
+    and keeps its traceback.
+    """
+    from rltransfer.errors import UserError
 
     args = build_parser().parse_args(argv)
     where = f"rltransfer {args.command}"
     try:
         return int(args.fn(args))
-    except (ConfigError, CheckpointError, FileNotFoundError, KeyError, ValueError) as e:
-        # user-facing mistakes (unknown game, bad spec, missing file): one clear line
-        print(f"{where}: error: {_one_line(e)}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -633,6 +598,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(e, TrainingError):
             print(f"{where}: {e}", file=sys.stderr)
             return 1
+        if isinstance(e, (UserError, FileNotFoundError)):
+            print(f"{where}: error: {_one_line(e)}", file=sys.stderr)
+            return 2
         message = _environment_error(e)
         if message is None:
             raise  # a bug: keep the traceback

@@ -151,7 +151,7 @@ def test_without_onnxruntime_the_error_names_the_extra(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
-    assert main(["export", str(runs["one"]), "--output", str(tmp_path / "p.onnx")]) == 1
+    assert main(["export", str(runs["one"]), "--output", str(tmp_path / "p.onnx")]) == 2
     err = capsys.readouterr().err.strip()
     assert err == (
         "rltransfer export: error: exporting to ONNX needs onnxruntime, not installed: "

@@ -238,7 +238,7 @@ def test_pretrained_trunk_errors(tiny_run: Path, tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match=r"meta\.json"):
         PretrainedTrunk(space, run=corrupt, game="tic_tac_toe")
     othello = BoardGameVecEnv("othello", 1, size=6).observation_space
-    with pytest.raises(ValueError, match="takes 3 planes, the observation has 2"):
+    with pytest.raises(CheckpointError, match="takes 3 planes, the observation has 2"):
         PretrainedTrunk(space, run=tiny_run, game="othello")
     assert PretrainedTrunk(othello, run=tiny_run, game="othello").stem_task == "othello_size6"
 

@@ -41,7 +41,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rltransfer import __version__
+from rltransfer._version import __version__
+from rltransfer.errors import UnknownTaskError, UserError
 from rltransfer.inference import LoadedPolicy, load_policy
 from rltransfer.net.policy import PolicyNet, TaskShape, masked_logits
 from rltransfer.runs.checkpoint import load_meta
@@ -55,8 +56,12 @@ INSTALL_HINT = 'pip install "rltransfer[export]"'
 _TRACE_BATCH = 2  # traced at 2 boards, checked at 3: a batch size baked in would show
 
 
-class MissingExtraError(ImportError):
+class MissingExtraError(UserError, ImportError):
     """``onnx`` or ``onnxruntime`` is not installed (the ``export`` extra)."""
+
+
+class ExportError(UserError, ValueError):
+    """An export that cannot be made as asked (opset, output path, which game)."""
 
 
 class _MaskedPolicy(nn.Module):
@@ -84,11 +89,12 @@ def export_onnx(
 
     The graph computes in float32 (a ``bfloat16`` run's weights are float32; only its
     autocast is left out). Raises :class:`MissingExtraError` without onnx/onnxruntime,
-    ``KeyError`` for an unknown or ambiguous game, ``ValueError`` for a bad opset or path.
+    :class:`~rltransfer.errors.UnknownTaskError` (a ``KeyError``) for an unknown or ambiguous
+    game, :class:`ExportError` (a ``ValueError``) for a bad opset or path.
     """
     onnx, ort = _import_extra()
     if opset not in OPSETS:
-        raise ValueError(f"opset {opset} is not supported; use {OPSETS[0]}..{OPSETS[-1]}")
+        raise ExportError(f"opset {opset} is not supported; use {OPSETS[0]}..{OPSETS[-1]}")
     output = _check_output(Path(output))
     policy = load_policy(run_or_checkpoint)
     task = pick_task(policy, game)
@@ -113,7 +119,7 @@ def pick_task(policy: LoadedPolicy, game: str | None) -> str:
         return policy.task(game)
     if len(policy.games) == 1:
         return policy.games[0]
-    raise KeyError(
+    raise UnknownTaskError(
         f"{policy.source} plays {len(policy.games)} games ({', '.join(policy.games)}); "
         "choose one (--game TASK, or a game id the run plays once)"
     )
@@ -178,9 +184,11 @@ def _import_extra() -> tuple[ModuleType, ModuleType]:
 
 def _check_output(path: Path) -> Path:
     if path.is_dir():
-        raise ValueError(f"{path} is a folder; give the file to write, e.g. {path / 'policy.onnx'}")
+        raise ExportError(
+            f"{path} is a folder; give the file to write, e.g. {path / 'policy.onnx'}"
+        )
     if not path.parent.is_dir():
-        raise ValueError(f"cannot write {path}: there is no folder {path.parent}")
+        raise ExportError(f"cannot write {path}: there is no folder {path.parent}")
     return path
 
 

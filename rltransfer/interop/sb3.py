@@ -51,6 +51,7 @@ from rltransfer.net.policy import NetConfig, Stem, Trunk, masked_logits, sample_
 from rltransfer.play.players import Player, player_for
 from rltransfer.runs.checkpoint import (
     AmbiguousTaskError,
+    CheckpointError,
     checkpoint_dir,
     load_into,
     load_weights,
@@ -344,7 +345,7 @@ def _read_run(ckpt: Path, game: str, planes: int) -> tuple[NetConfig, str | None
     except UnknownTaskError:
         return meta.net, None
     if meta.tasks[task].num_planes != planes:
-        raise ValueError(
+        raise CheckpointError(
             f"{ckpt}: the stem of {task} takes {meta.tasks[task].num_planes} planes, "
             f"the observation has {planes}"
         )

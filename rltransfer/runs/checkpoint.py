@@ -50,7 +50,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from rltransfer import __version__
+from rltransfer._version import __version__
 from rltransfer.errors import UnknownTaskError, UserError
 from rltransfer.games.core import Game
 from rltransfer.net.policy import NetConfig, PolicyNet, TaskShape

@@ -64,7 +64,7 @@ class GameSpec:
             derived = re.sub(r"[^A-Za-z0-9_-]", "_", self.id.rpartition(":")[2] + suffix)
             object.__setattr__(self, "name", derived)
         if not isinstance(self.name, str) or not TASK_NAME.fullmatch(self.name):
-            raise ValueError(
+            raise ConfigError(
                 f"game name {self.name!r} is not allowed: use 1-64 letters, digits, '_' or '-' "
                 "(it names the game's heads, TensorBoard tags and files)"
             )
@@ -149,10 +149,11 @@ def _is_number(v: Any) -> bool:
 
 
 def check_int(name: str, value: object, lo: int, hi: int | None = None) -> None:
-    """Raise ``ValueError`` unless ``value`` is an int (not a bool) in ``[lo, hi]``."""
+    """Raise :class:`ConfigError` (a ``ValueError``) unless ``value`` is an int (not a
+    bool) in ``[lo, hi]``."""
     if not _is_int(value) or value < lo or (hi is not None and value > hi):  # type: ignore[operator]
         allowed = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+        raise ConfigError(f"{name} must be {allowed}, got {value!r}")
 
 
 def load_suite(name_or_path: str | Path) -> SuiteSpec:
@@ -189,11 +190,11 @@ class NetConfig:
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
-            raise ValueError(f"net.precision must be one of {PRECISIONS}, got {self.precision!r}")
+            raise ConfigError(f"net.precision must be one of {PRECISIONS}, got {self.precision!r}")
         for name, (lo, hi) in _NET_BOUNDS.items():
             check_int(f"net.{name}", getattr(self, name), lo, hi)
         if self.groups and self.channels % self.groups:
-            raise ValueError(
+            raise ConfigError(
                 f"net.channels ({self.channels}) must be divisible by net.groups ({self.groups})"
             )
 
@@ -243,21 +244,21 @@ class PPOConfig:
 
     def __post_init__(self) -> None:
         if self.adv_norm not in ADV_NORMS:
-            raise ValueError(f"ppo.adv_norm must be one of {ADV_NORMS}, got {self.adv_norm!r}")
+            raise ConfigError(f"ppo.adv_norm must be one of {ADV_NORMS}, got {self.adv_norm!r}")
         for name in ("num_steps", "update_epochs", "num_minibatches"):
             if isinstance(getattr(self, name), bool) or getattr(self, name) < 1:
-                raise ValueError(f"ppo.{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"ppo.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("gamma", "gae_lambda"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"ppo.{name} must lie in [0, 1], got {getattr(self, name)}")
+                raise ConfigError(f"ppo.{name} must lie in [0, 1], got {getattr(self, name)}")
         for name in ("learning_rate", "clip_coef", "max_grad_norm"):
             if not 0.0 < getattr(self, name) < math.inf:
-                raise ValueError(f"ppo.{name} must be finite and > 0, got {getattr(self, name)}")
+                raise ConfigError(f"ppo.{name} must be finite and > 0, got {getattr(self, name)}")
         for name in ("ent_coef", "vf_coef"):
             if not 0.0 <= getattr(self, name) < math.inf:
-                raise ValueError(f"ppo.{name} must be finite and >= 0, got {getattr(self, name)}")
+                raise ConfigError(f"ppo.{name} must be finite and >= 0, got {getattr(self, name)}")
         if self.target_kl is not None and not self.target_kl > 0.0:
-            raise ValueError(f"ppo.target_kl must be > 0 or unset, got {self.target_kl}")
+            raise ConfigError(f"ppo.target_kl must be > 0 or unset, got {self.target_kl}")
 
 
 OPPONENT_KINDS = ("self", "snapshot", "random", "greedy", "perfect")
@@ -279,7 +280,9 @@ class SelfPlayConfig:
     def __post_init__(self) -> None:
         fractions = [getattr(self, k) for k in OPPONENT_KINDS]
         if any(not math.isfinite(f) or f < 0 for f in fractions) or sum(fractions) <= 0:
-            raise ValueError(f"opponent mix must be non-negative and not all zero, got {fractions}")
+            raise ConfigError(
+                f"opponent mix must be non-negative and not all zero, got {fractions}"
+            )
         check_int("selfplay.snapshot_interval", self.snapshot_interval, 1)
         check_int("selfplay.pool_size", self.pool_size, 1, 1024)
 
@@ -309,14 +312,14 @@ class TrainSettings:
 
         unknown = [o for o in self.eval_opponents if o not in available_players()]
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"train.eval_opponents: unknown opponent(s) {unknown}; valid opponents: "
                 f"{', '.join(available_players())}"
             )
         for name, (lo, hi) in _TRAIN_BOUNDS.items():
             check_int(f"train.{name}", getattr(self, name), lo, hi)
         if not _is_number(self.num_envs_scale) or self.num_envs_scale <= 0:
-            raise ValueError(
+            raise ConfigError(
                 f"train.num_envs_scale must be a finite number > 0, got {self.num_envs_scale!r}"
             )
         check_device(self.device)
@@ -368,15 +371,17 @@ class TransferSettings:
 
     def __post_init__(self) -> None:
         if self.mode not in TRANSFER_MODES:
-            raise ValueError(f"transfer.mode must be one of {TRANSFER_MODES}, got {self.mode!r}")
+            raise ConfigError(f"transfer.mode must be one of {TRANSFER_MODES}, got {self.mode!r}")
         if self.baseline not in ("scratch", "none"):
-            raise ValueError(
+            raise ConfigError(
                 f"transfer.baseline must be 'scratch' or 'none', got {self.baseline!r}"
             )
         if self.unfreeze_after < 0 or self.trunk_lr_scale < 0 or self.seeds < 1:
-            raise ValueError("transfer: unfreeze_after and trunk_lr_scale must be >= 0, seeds >= 1")
+            raise ConfigError(
+                "transfer: unfreeze_after and trunk_lr_scale must be >= 0, seeds >= 1"
+            )
         if not 0 <= self.threshold <= 1:
-            raise ValueError(f"transfer.threshold is a score in [0, 1], got {self.threshold}")
+            raise ConfigError(f"transfer.threshold is a score in [0, 1], got {self.threshold}")
 
 
 #: The tables of an agent preset and of a run's ``config.toml``, and their types.
