@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
+import re
+import sys
 import time
 from pathlib import Path
 
@@ -12,11 +14,18 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tensorboard.plugins.custom_scalar import layout_pb2
+from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
 from tensorboard.plugins.hparams import plugin_data_pb2
 from tensorboard.util import tensor_util
 
-from rltransfer import metrics
+from rltransfer.runs import metrics
 from rltransfer.runs.metrics import RunLogger, image_grid, load_events, read_scalars
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 
 def test_tags_are_the_design_strings() -> None:
@@ -34,10 +43,14 @@ def test_tags_are_the_design_strings() -> None:
         "losses/clipfrac",
         "losses/explained_variance",
     ]
-    assert metrics.LOSSES_EXPLAINED_VARIANCE == "losses/explained_variance"
+    assert metrics.train_win_rate_tag("hex", "self") == "games/hex/win_rate_vs_train_self"
+    assert metrics.board_tag("othello_size6") == "boards/othello_size6"
     assert metrics.CHARTS_SPS == "charts/sps"
+    assert metrics.CHARTS_COLLECT_SPS == "charts/collect_sps"
     assert metrics.CHARTS_LEARNING_RATE == "charts/learning_rate"
     assert metrics.CHARTS_MOVES == "charts/moves"
+    assert metrics.CHARTS_MOVES_PER_S == "charts/moves_per_s"
+    assert metrics.CHARTS_TRUNK_FROZEN == "charts/trunk_frozen"
     assert metrics.transfer_tag("jumpstart") == "transfer/jumpstart"
     assert metrics.hparam_metric_tag("hex/win_rate") == "hparams/hex/win_rate"
 
@@ -67,6 +80,8 @@ def test_stats_helpers_map_ppo_stats_to_tags() -> None:
         (lambda: metrics.win_rate_tag("hex", ""), "opponent"),
         (lambda: metrics.loss_tag("kl"), "kl"),
         (lambda: metrics.transfer_tag(""), "transfer"),
+        (lambda: metrics.board_tag("hex/7"), "game"),
+        (lambda: metrics.game_tag("hex", "boards"), "boards"),  # images are boards/<game>
     ],
 )
 def test_bad_tag_names_fail_loudly(make_tag: object, match: str) -> None:
@@ -82,7 +97,7 @@ def test_scalars_round_trip_exactly(tmp_path: Path) -> None:
                 step * 100,
                 {
                     win: 0.25 * step,
-                    metrics.LOSSES_POLICY: torch.tensor(-1.5 + step),  # tensors are accepted
+                    metrics.loss_tag("policy"): torch.tensor(-1.5 + step),  # tensors are accepted
                     metrics.CHARTS_MOVES: 1024 * step,
                 },
             )
@@ -107,33 +122,36 @@ def test_non_finite_scalars_are_skipped_and_reported(tmp_path: Path) -> None:
     assert read_scalars(tmp_path) == {"losses/policy": [(7, 0.5)]}
 
 
-def test_config_table_is_logged_once_as_markdown(tmp_path: Path) -> None:
+def test_config_is_logged_once_as_toml(tmp_path: Path) -> None:
+    """No Python reprs: what TensorBoard shows is the TOML of the run's config.toml."""
+
     @dataclasses.dataclass(frozen=True)
     class Ppo:
         learning_rate: float = 0.00025
         adv_norm: str = "game"
+        target_kl: float | None = None  # TOML has no null: left out
 
-    config = {"seed": 1, "ppo": Ppo(), "suite": {"games": ["hex", "othello"], "note": "a|b"}}
+    config = {
+        "seed": 1,
+        "ppo": Ppo(),
+        "suite": {"games": [{"id": "hex", "options": {"size": 7}}], "opponents": ("random",)},
+    }
     with RunLogger(tmp_path) as logger:
-        table = logger.config_table(config)
-    expected = "\n".join(
-        [
-            "| key | value |",
-            "| --- | --- |",
-            "| seed | 1 |",
-            "| ppo.learning_rate | 0.00025 |",
-            "| ppo.adv_norm | 'game' |",
-            "| suite.games | ['hex', 'othello'] |",
-            "| suite.note | 'a\\|b' |",
-        ]
-    )
-    assert table == expected
+        text = logger.config_table(config)
+    assert tomllib.loads(text) == {
+        "seed": 1,
+        "ppo": {"learning_rate": 0.00025, "adv_norm": "game"},
+        "suite": {"games": [{"id": "hex", "options": {"size": 7}}], "opponents": ["random"]},
+    }
+    assert text.startswith('seed = 1\n\n[ppo]\nlearning_rate = 0.00025\nadv_norm = "game"\n')
+    assert not any(python in text for python in ("'", "None", "Ppo(", "("))
     events = load_events(tmp_path)
     # torch's add_text stores the text under "<tag>/text_summary".
     assert events.Tags()["tensors"] == ["config/text_summary"]
     (event,) = events.Tensors("config/text_summary")
     assert event.step == 0
-    assert tensor_util.make_ndarray(event.tensor_proto).item().decode() == expected
+    shown = tensor_util.make_ndarray(event.tensor_proto).item().decode()
+    assert shown == f"```toml\n{text}```"  # a fenced block: TensorBoard's markdown keeps it
 
 
 def test_board_images_round_trip_as_one_grid(tmp_path: Path) -> None:
@@ -145,7 +163,7 @@ def test_board_images_round_trip_as_one_grid(tmp_path: Path) -> None:
     assert torch.equal(grid[:, 2:6, 9:14], boards[1])
     assert torch.equal(grid[:, 8:12, 2:7], boards[2])
     assert int(grid[0, 0, 0]) == 128 and int(grid[0, 9, 12]) == 128  # separator, empty cell
-    tag = metrics.game_tag("hex", "boards")
+    tag = metrics.board_tag("hex")
     with RunLogger(tmp_path) as logger:
         logger.board_images(tag, boards, step=5, ncols=2)
     (event,) = load_events(tmp_path).Images(tag)
@@ -191,9 +209,91 @@ def test_hparams_go_into_the_run_directory(tmp_path: Path) -> None:
     assert metric_tags == ["hparams/win_rate", "hparams/hex/return"]
 
 
+def test_hparams_default_to_the_last_step_logged(tmp_path: Path) -> None:
+    """The final metrics sit where training ended, not as a point at step 0."""
+    with RunLogger(tmp_path) as logger:
+        logger.scalars(100, {metrics.CHARTS_SPS: 1.0})
+        logger.scalars(300, {metrics.CHARTS_SPS: 1.0})
+        logger.hparams({"seed": 1}, {"score": 0.5})
+    assert read_scalars(tmp_path)["hparams/score"] == [(300, 0.5)]
+
+
+def test_run_layout_puts_every_game_on_one_chart_per_opponent(tmp_path: Path) -> None:
+    layout = metrics.run_layout(["random", "greedy"])
+    charts = {title: spec for category in layout.values() for title, spec in category.items()}
+    assert list(layout["scores, every game"]) == ["score vs random", "score vs greedy"]
+    assert {"win rate vs random", "episode length (training)", "return (training)"} <= set(charts)
+    (pattern,) = charts["score vs random"][1]
+    matched = {
+        tag
+        for tag in [
+            metrics.score_tag("tic_tac_toe", "random"),
+            metrics.score_tag("othello_size6", "random"),
+            metrics.score_tag("hex_size7", "greedy"),
+            metrics.win_rate_tag("hex_size7", "random"),
+            metrics.score_tag("hex_size7", "random_2"),
+        ]
+        if re.match(pattern, tag)
+    }
+    assert matched == {"games/tic_tac_toe/score_vs_random", "games/othello_size6/score_vs_random"}
+    with RunLogger(tmp_path) as logger:
+        logger.layout(layout)
+    (event,) = load_events(tmp_path).Tensors(custom_scalar_metadata.CONFIG_SUMMARY_TAG)
+    written = layout_pb2.Layout.FromString(tensor_util.make_ndarray(event.tensor_proto).item())
+    assert [c.title for c in written.category] == list(layout)
+    first = written.category[0].chart[0]
+    assert (first.title, list(first.multiline.tag)) == ("score vs random", [pattern])
+
+
+def test_transfer_layout_names_the_target_only() -> None:
+    ((_, charts),) = metrics.transfer_layout("othello_size8", "random").items()
+    patterns = [spec[1][0] for spec in charts.values()]
+    assert re.match(patterns[0], "games/othello_size8/score_vs_random")
+    assert not re.match(patterns[0], "games/othello_size6/score_vs_random")
+    assert not re.match(patterns[0], "games/othello_size8/score_vs_randomx")
+
+
+def test_tensorboard_command_runs_without_an_active_venv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's quick start leaves the venv inactive: ``tensorboard`` is not on the PATH
+    then, and the printed command names the script beside the running Python."""
+    monkeypatch.setenv("PATH", str(tmp_path))  # no tensorboard here
+    bindir = tmp_path / "venv bin"
+    bindir.mkdir()
+    (bindir / "tensorboard").write_text("#!/bin/sh\n")
+    monkeypatch.setattr(sys, "executable", str(bindir / "python"))
+    assert metrics.tensorboard_command("runs") == f"'{bindir}/tensorboard' --logdir runs"
+    (bindir / "tensorboard").unlink()  # no script either: the module
+    assert metrics.tensorboard_command(Path("my runs")) == (
+        f"'{bindir}/python' -m tensorboard.main --logdir 'my runs'"
+    )
+    on_path = tmp_path / "tensorboard"
+    on_path.write_text("#!/bin/sh\n")
+    on_path.chmod(0o755)
+    assert metrics.tensorboard_command("runs") == "tensorboard --logdir runs"
+
+
+def test_docstring_names_the_constants() -> None:
+    """The tag list in the module docstring says what the constants say, name for name
+    (tests/test_run_output.py checks it against what a run writes)."""
+    block = metrics.__doc__.split("::")[1].splitlines()
+    lines = [line.split()[0] for line in block if line.startswith("    ")]
+    split = [line.rsplit("/", 1) for line in lines if "|" in line]
+    declared = {prefix: names.split("|") for prefix, names in split}
+    assert declared["losses"] == list(metrics.LOSS_METRICS)
+    assert declared["games/<game>"][-3:] == list(metrics.GAME_LEARNING_METRICS)
+    assert declared["transfer"] == list(metrics.TRANSFER_METRICS)
+    charts = [metrics.CHARTS_SPS, metrics.CHARTS_COLLECT_SPS, metrics.CHARTS_LEARNING_RATE,
+              metrics.CHARTS_MOVES, metrics.CHARTS_MOVES_PER_S]  # fmt: skip
+    assert [f"charts/{name}" for name in declared["charts"][:5]] == charts
+    assert "charts/trunk_frozen" in lines and metrics.CHARTS_TRUNK_FROZEN == "charts/trunk_frozen"
+    assert metrics.CONFIG in lines
+
+
 def _write_then_resume(log_dir: Path, k: int, purge: bool) -> dict[str, list[tuple[int, float]]]:
     """Steps 0..2k from a first run, then a resumed run from step k onwards."""
-    tags = (metrics.LOSSES_POLICY, metrics.win_rate_tag("hex", "random"))
+    tags = (metrics.loss_tag("policy"), metrics.win_rate_tag("hex", "random"))
     with RunLogger(log_dir) as logger:
         for step in range(2 * k + 1):
             logger.scalars(step, dict.fromkeys(tags, float(step)))

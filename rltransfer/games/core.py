@@ -61,6 +61,7 @@ import torch
 from torch import Tensor
 
 from rltransfer.errors import GameOptionError, UserError
+from rltransfer.games import render
 
 S = TypeVar("S", bound="State")
 #: The state class of one game (``Game[TicTacToeState]``), so that ``Game._own`` narrows.
@@ -371,17 +372,29 @@ class Game(ABC, Generic[StateT]):
         cells = self.board(state.index(index))[0].tolist()
         return "\n".join("".join(".XO"[v] for v in row) for row in cells)
 
-    def render_rgb(self, state: State, index: int = 0, cell_px: int = 16) -> Tensor:
-        """[3, H*cell_px, W*cell_px] uint8 image of board ``index`` (for TensorBoard)."""
-        cells = self.board(state.index(index))[0].long().cpu()
-        palette = torch.tensor([[214, 181, 110], [20, 20, 20], [240, 240, 240]], dtype=torch.uint8)
-        img = palette[cells]  # [H, W, 3]
-        img = img.repeat_interleave(cell_px, 0).repeat_interleave(cell_px, 1)
-        grid = torch.zeros(img.shape[:2], dtype=torch.bool)
-        grid[::cell_px, :] = True
-        grid[:, ::cell_px] = True
-        img[grid] = torch.tensor([90, 70, 40], dtype=torch.uint8)
-        return img.permute(2, 0, 1).contiguous()
+    def render_rgb(
+        self, state: State, index: int = 0, cell_px: int = 16, legend: bool = False
+    ) -> Tensor:
+        """[3, H, W] uint8 image of board ``index`` (``rgb_array`` frames, TensorBoard): the
+        board as :meth:`_draw_board` draws it, with ``legend`` above a strip that shows each
+        player's colour and number and the result of a finished board.
+
+        The result is :meth:`winner`'s, read from the reward of the step that produced
+        ``state``: draw a board in the state its game ended in (a finished board stepped
+        again has reward 0 and would show as drawn; ``step(..., where=~state.terminated)``
+        keeps finished boards as they were).
+        """
+        one = state.index(index)
+        board = self._draw_board(self.board(one)[0], cell_px)
+        if not legend:
+            return board
+        winner = int(self.winner(one)[0]) if bool(one.terminated[0]) else None
+        return render.with_legend(board, winner, cell_px)
+
+    def _draw_board(self, cells: Tensor, cell_px: int) -> Tensor:
+        """[H, W] board as drawn by :meth:`board` -> [3, H', W'] uint8; square cells, ``cell_px``
+        pixels each, unless a game draws its board otherwise (Hex: hexagons)."""
+        return render.square_board(cells, cell_px)
 
     # --------------------------------------------------------------------------- helpers
     def _base_fields(self, n: int, device: torch.device) -> dict[str, Tensor]:

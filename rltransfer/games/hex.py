@@ -38,6 +38,7 @@ from typing import ClassVar, NamedTuple
 import torch
 from torch import Tensor
 
+from rltransfer.games import render
 from rltransfer.games.core import Game, IllegalActionMode, Option, State
 
 _SIZES = tuple(range(5, 14))
@@ -158,6 +159,11 @@ class Hex(Game[HexState]):
         """
         state = self._own(state)
         return dataclasses.replace(state, current_player=1 - state.current_player)
+
+    def _draw_board(self, cells: Tensor, cell_px: int) -> Tensor:
+        """A rhombus of hexagons ``cell_px`` wide, rows shifted as the adjacency says, with
+        each player's goal edges in its colour (:func:`rltransfer.games.render.hex_board`)."""
+        return render.hex_board(cells, cell_px)
 
     # ------------------------------------------------------------------ frame mapping
     def board_action(self, state: State, action: Tensor) -> Tensor:

@@ -34,8 +34,8 @@ from rltransfer.games import parse_game_spec
 from rltransfer.games.core import Game
 from rltransfer.interop.sb3 import BoardGameVecEnv, SB3Player
 from rltransfer.learn.collector import SelfPlayConfig
-from rltransfer.play.evaluate import EvalResult, format_results, play_match
-from rltransfer.play.players import GreedyPlayer, MixedPlayer, RandomPlayer, make_player
+from rltransfer.play.evaluate import EvalResult, evaluate_against, format_results
+from rltransfer.play.players import GreedyPlayer, MixedPlayer, RandomPlayer
 from rltransfer.runs.folder import check_new_run, claim_run, write_text_atomic
 from rltransfer.runs.metrics import (
     CHARTS_LEARNING_RATE,
@@ -44,6 +44,7 @@ from rltransfer.runs.metrics import (
     game_tag,
     loss_tag,
     score_tag,
+    train_win_rate_tag,
     win_rate_tag,
 )
 from rltransfer.specs.config import ConfigError, GameSpec, check_int
@@ -247,10 +248,9 @@ class RltransferCallback(BaseCallback):
             return {}
         task, n = self.cfg.task, len(outcomes)
         wins = sum(o > 0 for o in outcomes)
-        train_opponent = f"train_{_tag_name(self.cfg.opponent)}"  # as rltransfer's train_<kind>
         return {
             game_tag(task, "return"): sum(outcomes) / n,
-            win_rate_tag(task, train_opponent): wins / n,
+            train_win_rate_tag(task, _tag_name(self.cfg.opponent)): wins / n,
         }
 
     def _evaluate(self, step: int) -> None:
@@ -276,10 +276,7 @@ def _evaluate(
     cfg: SB3Config, game: Game, player: SB3Player, num_games: int, seed: int
 ) -> dict[str, EvalResult]:
     gen = torch.Generator().manual_seed(seed)
-    return {
-        opp: play_match(game, player, make_player(opp), num_games, gen, task=cfg.task)
-        for opp in cfg.eval_opponents
-    }
+    return evaluate_against(game, player, cfg.eval_opponents, num_games, gen, task=cfg.task)
 
 
 def _tag_name(opponent: str) -> str:
@@ -291,7 +288,7 @@ def _describe(cfg: SB3Config) -> dict[str, Any]:
     import sb3_contrib
     import stable_baselines3
 
-    from rltransfer import __version__
+    from rltransfer._version import __version__
 
     return {
         "algorithm": "sb3_contrib.MaskablePPO",

@@ -22,13 +22,14 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from rltransfer.errors import UserError
 from rltransfer.games.core import Game
 from rltransfer.learn.collector import GameCollector, SnapshotPool
 from rltransfer.learn.ppo import linear_lr
 from rltransfer.learn.update import NonFiniteLossError, make_batch, ppo_update
 from rltransfer.net.policy import PolicyNet, TaskShape
-from rltransfer.play.evaluate import EvalResult, play_match
-from rltransfer.play.players import PolicyPlayer, make_player, plays
+from rltransfer.play.evaluate import EvalResult, evaluate_against
+from rltransfer.play.players import PolicyPlayer
 from rltransfer.runs.checkpoint import (
     NoCheckpointError,
     checkpoint_dir,
@@ -40,7 +41,26 @@ from rltransfer.runs.checkpoint import (
     save_checkpoint,
 )
 from rltransfer.runs.folder import RunFolder, check_new_run, claim_run, open_run, write_text_atomic
-from rltransfer.runs.metrics import RunLogger, game_tag, score_tag, win_rate_tag
+from rltransfer.runs.metrics import (
+    CHARTS_COLLECT_SPS,
+    CHARTS_LEARNING_RATE,
+    CHARTS_MOVES,
+    CHARTS_MOVES_PER_S,
+    CHARTS_SPS,
+    CHARTS_TRUNK_FROZEN,
+    GAME_LEARNING_METRICS,
+    LOSS_METRICS,
+    RunLogger,
+    board_tag,
+    game_learning_scalars,
+    game_tag,
+    loss_scalars,
+    run_layout,
+    score_tag,
+    tensorboard_command,
+    train_win_rate_tag,
+    win_rate_tag,
+)
 from rltransfer.specs.config import (
     ConfigError,
     TrainConfig,
@@ -52,7 +72,7 @@ from rltransfer.specs.config import (
 from rltransfer.transfer.network import param_groups, set_trunk_frozen, transfer_net, trunk_frozen
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError, RuntimeError):
     """Training stopped on a problem the user must look at (the message says what)."""
 
 
@@ -232,12 +252,10 @@ def evaluate_session(s: Session, num_games: int, seed: int) -> dict[str, dict[st
     out: dict[str, dict[str, EvalResult]] = {}
     s.net.eval()
     for task, game in s.games.items():
-        player = PolicyPlayer(s.net, task)
-        out[task] = {
-            opp: play_match(game, player, opponent, num_games, gen, s.device, task=task)
-            for opp, opponent in ((o, make_player(o)) for o in s.cfg.train.eval_opponents)
-            if plays(opponent, game)  # the perfect player knows tic-tac-toe only
-        }
+        out[task] = evaluate_against(
+            game, PolicyPlayer(s.net, task), s.cfg.train.eval_opponents, num_games, gen,
+            task=task, device=s.device, skip_unplayable=True,  # perfect: tic-tac-toe only
+        )  # fmt: skip
     s.net.train()
     return out
 
@@ -252,16 +270,18 @@ def _log_eval(logger: RunLogger, step: int, results: dict[str, dict[str, EvalRes
 
 
 def _final_boards(s: Session, boards: int = 4) -> dict[str, list[torch.Tensor]]:
-    """A few self-play games per task, played to the end, as images."""
+    """A few self-play games per task, played to the end, as images whose legend says
+    which colour is which player and who won."""
     images = {}
     gen = torch.Generator(device=s.device).manual_seed(s.cfg.train.seed + 7)
     for task, game in s.games.items():
         player, state = PolicyPlayer(s.net, task), game.init(boards, device=s.device)
         for _ in range(game.max_moves):
-            state = game.step(state, player.act(game, state, gen))
+            # finished boards stay out of the step: they keep the reward that says who won
+            state = game.step(state, player.act(game, state, gen), where=~state.terminated)
             if bool(state.terminated.all()):
                 break
-        images[task] = [game.render_rgb(state, i) for i in range(boards)]
+        images[task] = [game.render_rgb(state, i, legend=True) for i in range(boards)]
     return images
 
 
@@ -471,45 +491,53 @@ def _run(s: Session, folder: RunFolder, stop: StopFlag, quiet: bool) -> Path:
     cfg = s.cfg
     torch.set_num_threads(cfg.train.threads)
     first = s.global_step == 0
+    total = s.num_iterations * s.steps_per_iteration
+    # an arm of a transfer experiment (its folder holds the experiment's manifest): the
+    # experiment prints what the run is and its results
+    arm = (s.path.parent / "experiment.json").is_file()
     # points logged after the checkpoint (at steps > global_step) are dropped on resume;
     # a run started again from the beginning drops everything an earlier attempt logged
     logger = RunLogger(s.path, purge_step=0 if first else s.global_step + 1)
-    if not quiet:
+    if not quiet and not arm:
+        where = "" if first else f" at step {s.global_step:,}"
         print(
-            f"Training {', '.join(s.games)} on {s.device} into {s.path} "
-            f"({s.num_iterations * s.steps_per_iteration:,} steps)"
+            f"{'Training' if first else 'Resuming'} run {s.path}{where} on {s.device}: suite "
+            f"{cfg.suite.name} ({', '.join(s.games)}), agent {cfg.agent}, {total:,} learner steps"
         )
     saved_at = -1 if first else s.iteration  # a resumed session is its checkpoint
     with logger:
         if first:  # the untrained (or just transferred: zero-shot) policy: the first point
             logger.config_table(cfg.sections())
+            logger.layout(run_layout(cfg.train.eval_opponents))
             results = evaluate_session(s, cfg.train.eval_games, cfg.train.seed)
             _log_eval(logger, 0, results)
             s.eval_history.append({"global_step": 0, **_scores(results)})
-        bar = tqdm(total=s.num_iterations * s.steps_per_iteration, initial=s.global_step,
+        bar = tqdm(total=total, initial=s.global_step, desc=cfg.name if arm else None,
                    unit="step", disable=quiet, dynamic_ncols=True)  # fmt: skip
         while s.iteration < s.num_iterations:
             it = run_iteration(s)
             elapsed = it.collect_s + it.update_s
             scalars = {
-                "charts/sps": s.steps_per_iteration / elapsed,
-                "charts/collect_sps": s.steps_per_iteration / it.collect_s,
-                "charts/learning_rate": it.learning_rate,
-                "charts/moves": float(it.moves_total),
-                "charts/moves_per_s": it.moves / elapsed,
-                "charts/trunk_frozen": float(it.trunk_frozen),
+                CHARTS_SPS: s.steps_per_iteration / elapsed,
+                CHARTS_COLLECT_SPS: s.steps_per_iteration / it.collect_s,
+                CHARTS_LEARNING_RATE: it.learning_rate,
+                CHARTS_MOVES: float(it.moves_total),
+                CHARTS_MOVES_PER_S: it.moves / elapsed,
             }
-            scalars.update({k: v for k, v in it.stats.items() if k.startswith("losses/")})
+            if cfg.transfer.source:
+                scalars[CHARTS_TRUNK_FROZEN] = float(it.trunk_frozen)
+            # ppo_update's statistics: "losses/<stat>" over every game, "<task>/<stat>" per game
+            scalars.update(loss_scalars({m: it.stats[f"losses/{m}"] for m in LOSS_METRICS}))
             for task, c in s.collectors.items():
                 scalars.update(_episode_scalars(task, c.pop_stats()))
-                for stat in ("approx_kl", "clipfrac", "entropy"):
-                    scalars[game_tag(task, stat)] = it.stats[f"{task}/{stat}"]
+                per_game = {m: it.stats[f"{task}/{m}"] for m in GAME_LEARNING_METRICS}
+                scalars.update(game_learning_scalars(task, per_game))
             logger.scalars(s.global_step, scalars)
             if s.iteration % cfg.train.eval_interval == 0 or s.iteration == s.num_iterations:
                 results = evaluate_session(s, cfg.train.eval_games, cfg.train.seed + s.iteration)
                 _log_eval(logger, s.global_step, results)
                 s.eval_history.append({"global_step": s.global_step, **_scores(results)})
-            bar.set_postfix({"sps": f"{scalars['charts/sps']:,.0f}", **_latest_scores(s)})
+            bar.set_postfix_str(f"{scalars[CHARTS_SPS]:,.0f} sps | {_latest_scores(s)}")
             bar.update(s.steps_per_iteration)
             if stop.requested or s.iteration % cfg.train.checkpoint_interval == 0:
                 save_session(s)
@@ -527,18 +555,24 @@ def _run(s: Session, folder: RunFolder, stop: StopFlag, quiet: bool) -> Path:
         stop.abort = lambda signum: TrainingInterrupted(s.path, signum, s.global_step)
         if stop.signum is not None:
             raise stop.abort(stop.signum)
+        if not quiet:
+            print(
+                f"{cfg.name + ': ' if arm else ''}final evaluation: "
+                f"{cfg.train.final_eval_games:,} games per game and opponent "
+                f"({', '.join(cfg.train.eval_opponents)}), both seats ..."
+            )
         final = evaluate_session(s, cfg.train.final_eval_games, cfg.train.seed + 10**6)
         for task, imgs in _final_boards(s).items():
-            logger.board_images(f"boards/{task}", imgs, s.global_step)
-        logger.hparams(_hparams(cfg), {game_tag(t, "score_vs_random"): r["random"].score
-                                       for t, r in final.items() if "random" in r})  # fmt: skip
+            logger.board_images(board_tag(task), imgs, s.global_step)
+        scores = {score_tag(t, o): r.score for t, per in final.items() for o, r in per.items()}
+        logger.hparams(_hparams(cfg), scores, step=s.global_step)
         _write_eval(s, final)  # last: an arm with eval.json is finished
         stop.abort = None
-    if not quiet:
+    if not quiet and not arm:  # (an experiment prints its arms' scores and its report)
         from rltransfer.play.evaluate import format_results
 
         print(format_results([r for per in final.values() for r in per.values()]))
-        print(f"Run saved in {s.path}. Look at it with:\n  tensorboard --logdir {s.path.parent}")
+        print(f"Run saved in {s.path}. Look at it with:\n  {tensorboard_command(s.path.parent)}")
     return s.path
 
 
@@ -551,18 +585,24 @@ def _episode_scalars(task: str, stats: dict[str, dict[str, float]]) -> dict[str,
         losses = sum(v["losses"] for v in stats.values())
         out[game_tag(task, "return")] = (wins - losses) / episodes
     for kind, v in stats.items():
-        if v["episodes"]:
-            # training episodes, by opponent kind: games/<task>/win_rate_vs_train_<kind>
-            out[win_rate_tag(task, f"train_{kind}")] = v["wins"] / v["episodes"]
+        if v["episodes"]:  # training episodes, by opponent kind
+            out[train_win_rate_tag(task, kind)] = v["wins"] / v["episodes"]
     return out
 
 
-def _latest_scores(s: Session) -> dict[str, str]:
-    """The last evaluation's scores against random, short, for the progress bar."""
-    if not s.eval_history:
-        return {}
-    last = s.eval_history[-1]
-    return {t[:8]: f"{last[t]['random']:.2f}" for t in s.games if "random" in last.get(t, {})}
+def _latest_scores(s: Session) -> str:
+    """The last evaluation's scores against the first evaluation opponent, for the progress
+    bar: ``score vs random: tic_tac_toe 0.58, othello 0.57``. A game goes by its id where
+    that is unambiguous in the suite (``othello`` for ``othello_size6``), else its name."""
+    opponent = s.cfg.train.eval_opponents[0]
+    last = s.eval_history[-1] if s.eval_history else {}
+    ids = [g.id for g in s.cfg.suite.games]
+    scores = [
+        f"{g.id if ids.count(g.id) == 1 else g.name} {last[g.name][opponent]:.2f}"
+        for g in s.cfg.suite.games
+        if opponent in last.get(g.name, {})
+    ]
+    return f"score vs {opponent}: {', '.join(scores)}" if scores else ""
 
 
 def _scores(results: dict[str, dict[str, EvalResult]]) -> dict[str, dict[str, float]]:

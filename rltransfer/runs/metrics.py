@@ -1,22 +1,28 @@
-"""The one place that names TensorBoard tags, and the run's TensorBoard writer.
+"""The one place that names TensorBoard tags, the run's TensorBoard writer and its layout.
 
 Tags live in a few fixed namespaces, as in CleanRL, so every run of every suite lines up in
-one TensorBoard::
+one TensorBoard. These are all the tags rltransfer writes (``<game>`` is a suite's game name
+such as ``othello_size6``; ``a|b`` stands for one tag per name)::
 
-    games/<game>/win_rate_vs_<opponent>   wins / games against that opponent
-    games/<game>/score_vs_<opponent>      (wins + draws / 2) / games
-    games/<game>/episode_length           learner-and-opponent moves per finished episode
-    games/<game>/return                   the learner's mean episode return
+    games/<game>/score_vs_<opponent>          evaluation: (wins + draws / 2) / games
+    games/<game>/win_rate_vs_<opponent>       evaluation: wins / games
+    games/<game>/win_rate_vs_train_<kind>     training episodes won, per opponent kind
+    games/<game>/episode_length               moves of both sides per finished training episode
+    games/<game>/return                       the learner's mean training-episode return
     games/<game>/approx_kl|clipfrac|entropy   that game's share of the PPO update
-    games/<game>/boards                   sample final boards (images)
     losses/policy|value|entropy|approx_kl|clipfrac|explained_variance
-    charts/sps  charts/learning_rate  charts/moves (every move, the opponents' included)
-    transfer/<metric>                     jumpstart, asymptotic_gain, ...
-    hparams/<metric>                      final metrics shown by the HParams dashboard
-    config                                the resolved config, once, as a markdown table
+    charts/sps|collect_sps|learning_rate|moves|moves_per_s
+    charts/trunk_frozen                       transfer runs only: 1 while the trunk is frozen
+    boards/<game>                             final self-play boards (images)
+    config                                    the resolved config as TOML (text)
+    hparams/games/<game>/score_vs_<opponent>  the final evaluation, for the HParams dashboard
+    transfer/jumpstart|asymptotic_gain|time_to_threshold_ratio|area_ratio   experiment folder
 
-Other modules build tags with these functions and constants, never with string literals, so a
-renamed tag is renamed everywhere and a typo fails loudly instead of opening a new chart.
+Each run also gets a custom-scalars layout (:func:`run_layout`: every game's score on one
+chart per opponent), and a transfer experiment's folder one that overlays its arms
+(:func:`transfer_layout`). Other modules build tags with these functions and constants,
+never with string literals, so a renamed tag is renamed everywhere and a typo fails loudly
+instead of opening a new chart.
 """
 
 from __future__ import annotations
@@ -24,11 +30,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import shlex
+import shutil
+import sys
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from tensorboard.backend.event_processing import event_accumulator
@@ -36,26 +45,28 @@ from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
-LOSSES_POLICY = "losses/policy"
-LOSSES_VALUE = "losses/value"
-LOSSES_ENTROPY = "losses/entropy"
-LOSSES_APPROX_KL = "losses/approx_kl"
-LOSSES_CLIPFRAC = "losses/clipfrac"
-LOSSES_EXPLAINED_VARIANCE = "losses/explained_variance"
-CHARTS_SPS = "charts/sps"
+from rltransfer.specs.config import dump_toml
+
+CHARTS_SPS = "charts/sps"  # learner decisions per second, rollout and update
+CHARTS_COLLECT_SPS = "charts/collect_sps"  # learner decisions per second of the rollouts
 CHARTS_LEARNING_RATE = "charts/learning_rate"
-CHARTS_MOVES = "charts/moves"
+CHARTS_MOVES = "charts/moves"  # every ply since the run began, the opponents' included
+CHARTS_MOVES_PER_S = "charts/moves_per_s"
+CHARTS_TRUNK_FROZEN = "charts/trunk_frozen"
 CONFIG = "config"
 
 LOSS_METRICS = ("policy", "value", "entropy", "approx_kl", "clipfrac", "explained_variance")
 GAME_LEARNING_METRICS = ("approx_kl", "clipfrac", "entropy")
-GAME_METRICS = ("episode_length", "return", *GAME_LEARNING_METRICS, "boards")
+GAME_METRICS = ("episode_length", "return", *GAME_LEARNING_METRICS)
 GAME_OPPONENT_METRICS = ("win_rate_vs_", "score_vs_")  # followed by the opponent's name
 TRANSFER_METRICS = ("jumpstart", "asymptotic_gain", "time_to_threshold_ratio", "area_ratio")
 
 _NAME = re.compile(r"[A-Za-z0-9_.\-]+")  # one tag segment: no '/', no spaces
 
 Scalar = float | int | Tensor
+V = TypeVar("V", bound=Scalar)
+#: A custom-scalars layout: ``{category: {chart title: ["Multiline", [tag regex, ...]]}}``.
+Layout = dict[str, dict[str, list[Any]]]
 
 
 def _check_name(kind: str, name: str) -> str:
@@ -94,9 +105,20 @@ def win_rate_tag(game: str, opponent: str) -> str:
     return game_tag(game, f"win_rate_vs_{opponent}")
 
 
+def train_win_rate_tag(game: str, kind: str) -> str:
+    """``games/<game>/win_rate_vs_train_<kind>``: training episodes won against one kind of
+    opponent of the self-play mix (``self``, ``snapshot``, ``random``, ...)."""
+    return win_rate_tag(game, f"train_{kind}")
+
+
 def score_tag(game: str, opponent: str) -> str:
     """``games/<game>/score_vs_<opponent>``: draws count half, as in chess."""
     return game_tag(game, f"score_vs_{opponent}")
+
+
+def board_tag(game: str) -> str:
+    """``boards/<game>``: images of final boards, apart from the scalars' ``games/``."""
+    return f"boards/{_check_name('game', game)}"
 
 
 def transfer_tag(metric: str) -> str:
@@ -112,18 +134,81 @@ def hparam_metric_tag(name: str) -> str:
     return f"hparams/{name}"
 
 
-def loss_scalars(stats: Mapping[str, Scalar]) -> dict[str, Scalar]:
-    """``ppo_loss``'s stats (``policy``, ``value``, ...) keyed by their ``losses/`` tags."""
+def loss_scalars(stats: Mapping[str, V]) -> dict[str, V]:
+    """PPO statistics over every game (``policy``, ``value``, ...) keyed by their
+    ``losses/`` tags."""
     return {loss_tag(name): value for name, value in stats.items()}
 
 
-def game_learning_scalars(game: str, stats: Mapping[str, Scalar]) -> dict[str, Scalar]:
+def game_learning_scalars(game: str, stats: Mapping[str, V]) -> dict[str, V]:
     """A game's ``approx_kl``, ``clipfrac`` and ``entropy`` keyed by ``games/<game>/...``."""
     return {game_tag(game, k): stats[k] for k in GAME_LEARNING_METRICS if k in stats}
 
 
+# ------------------------------------------------------------------------ layouts
+def every_game(metric: str) -> str:
+    """The regex of ``games/<any game>/<metric>``: one chart line per game (and run)."""
+    game_tag("game", metric)  # an unknown metric fails here
+    return f"^games/[^/]+/{re.escape(metric)}$"
+
+
+def run_layout(opponents: Sequence[str]) -> Layout:
+    """A run's custom-scalars layout: the evaluation scores of every game at a glance, one
+    chart per opponent, then win rates, episode lengths and returns the same way.
+
+    The patterns name no game, so the layouts of runs of different suites are identical
+    and TensorBoard, which merges the layouts of all runs, shows each chart once.
+    """
+    return {
+        "scores, every game": {
+            f"score vs {o}": ["Multiline", [every_game(f"score_vs_{o}")]] for o in opponents
+        },
+        "games, every game": {
+            **{
+                f"win rate vs {o}": ["Multiline", [every_game(f"win_rate_vs_{o}")]]
+                for o in opponents
+            },
+            "episode length (training)": ["Multiline", [every_game("episode_length")]],
+            "return (training)": ["Multiline", [every_game("return")]],
+        },
+    }
+
+
+def transfer_layout(task: str, opponent: str) -> Layout:
+    """A transfer experiment's layout: the target's score and episode length, every arm and
+    seed on one chart."""
+    return {
+        "transfer": {
+            f"{task}: score vs {opponent}, every arm and seed": [
+                "Multiline",
+                [f"^{re.escape(score_tag(task, opponent))}$"],
+            ],
+            f"{task}: episode length": [
+                "Multiline",
+                [f"^{re.escape(game_tag(task, 'episode_length'))}$"],
+            ],
+        }
+    }
+
+
+def tensorboard_command(logdir: str | Path) -> str:
+    """The shell command that opens TensorBoard on ``logdir``, runnable as printed.
+
+    ``tensorboard`` when it is on the PATH; otherwise the script beside the running Python,
+    as in a virtual environment that is installed but not activated (the README's quick
+    start), or ``<python> -m tensorboard.main`` where there is no such script.
+    """
+    if shutil.which("tensorboard"):
+        program = "tensorboard"
+    else:
+        script = Path(sys.executable).parent / "tensorboard"
+        python = shlex.quote(sys.executable)
+        program = shlex.quote(str(script)) if script.is_file() else f"{python} -m tensorboard.main"
+    return f"{program} --logdir {shlex.quote(str(logdir))}"
+
+
 class RunLogger:
-    """TensorBoard writer of one run: scalars, the config table, board images, hparams.
+    """TensorBoard writer of one run: scalars, the config, board images, hparams, layout.
 
     ``purge_step``: when a run resumes from a checkpoint at global step k, pass k. The new
     event file then starts with a restart marker, and TensorBoard drops every event with
@@ -136,6 +221,7 @@ class RunLogger:
         self.log_dir = Path(log_dir)
         self.writer = SummaryWriter(str(log_dir), purge_step=purge_step, flush_secs=flush_secs)
         self.nonfinite: Counter[str] = Counter()  # tags skipped for NaN/inf, over the run
+        self.last_step = 0  # the largest step a scalar was logged at
 
     def scalars(self, step: int, values: Mapping[str, Scalar]) -> list[str]:
         """Log ``{tag: value}`` at ``step``; returns the tags skipped as NaN or infinite.
@@ -150,24 +236,30 @@ class RunLogger:
             if math.isfinite(value):
                 self.writer.add_scalar(tag, value, global_step=step)
         self.nonfinite.update(skipped)
+        self.last_step = max(self.last_step, step)
         return skipped
 
-    def config_table(self, config: Mapping[str, Any], step: int = 0) -> str:
-        """Log the resolved config once, as a markdown ``| key | value |`` table under
-        ``config`` (nested tables and dataclasses flattened to dotted keys); returns it."""
-        rows = [f"| {key} | {_cell(value)} |" for key, value in flatten_config(config).items()]
-        table = "\n".join(["| key | value |", "| --- | --- |", *rows])
-        self.writer.add_text(CONFIG, table, global_step=step)
-        return table
+    def config_table(self, config: Mapping[str, Any] | Any, step: int = 0) -> str:
+        """Log the resolved config once under ``config``, as the TOML of the run's
+        ``config.toml`` (nested tables and dataclasses become TOML tables, ``None`` values
+        are left out); returns the TOML."""
+        text = dump_toml(_plain(config))
+        self.writer.add_text(CONFIG, f"```toml\n{text}```", global_step=step)
+        return text
 
     def board_images(self, tag: str, images: list[Tensor], step: int, ncols: int = 8) -> None:
         """Log boards ([3, H, W] uint8 each, one size) as one grid image under ``tag``."""
         self.writer.add_image(tag, image_grid(images, ncols), global_step=step, dataformats="CHW")
 
     def hparams(
-        self, hparams: Mapping[str, Any], metrics: Mapping[str, Scalar], step: int = 0
+        self, hparams: Mapping[str, Any], metrics: Mapping[str, Scalar], step: int | None = None
     ) -> list[str]:
         """Log the run's hyperparameters and final ``metrics`` for the HParams dashboard.
+
+        ``step``: where the metrics were measured, the run's final step; by default the last
+        step this logger wrote a scalar at. (The dashboard reads each metric as a scalar, so
+        ``hparams/...`` charts exist; at step 0 they would show a final score as a point
+        before any training.)
 
         Written into this run's own directory: ``SummaryWriter.add_hparams`` would open a
         timestamped subdirectory, which TensorBoard shows as a second run. Nested hparams are
@@ -179,10 +271,16 @@ class RunLogger:
         tagged = {hparam_metric_tag(name): value for name, value in metrics.items()}
         floats = _host_floats(tagged)
         summaries = hparams_summaries(flat, {t: v for t, v in floats.items() if math.isfinite(v)})
+        step = self.last_step if step is None else step
         file_writer = self.writer._get_file_writer()  # what add_hparams itself writes with
         for summary in summaries:
             file_writer.add_summary(summary, step)
         return self.scalars(step, floats)
+
+    def layout(self, layout: Layout) -> None:
+        """Write a custom-scalars layout (:func:`run_layout`, :func:`transfer_layout`), once
+        per writer; TensorBoard merges the layouts of every run it shows."""
+        self.writer.add_custom_scalars(layout)
 
     def flush(self) -> None:
         self.writer.flush()
@@ -250,9 +348,13 @@ def _table(config: Mapping[str, Any] | Any) -> Mapping[str, Any]:
     raise TypeError(f"a config must be a mapping or a dataclass instance, got {type(config)}")
 
 
-def _cell(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+def _plain(config: Mapping[str, Any] | Any) -> dict[str, Any]:
+    """Nested mappings and dataclass instances -> plain dicts (what TOML writes)."""
+    out: dict[str, Any] = {}
+    for key, value in _table(config).items():
+        is_table = isinstance(value, Mapping) or _is_dataclass_instance(value)
+        out[str(key)] = _plain(value) if is_table else value
+    return out
 
 
 def _hparam_value(value: Any) -> bool | int | float | str:

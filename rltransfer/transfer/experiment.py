@@ -25,12 +25,13 @@ from rltransfer.learn.training import (
     TrainingInterrupted,
     build_session,
     graceful_interrupt,
+    resolve_device,
     resume,
     train,
 )
 from rltransfer.runs.checkpoint import CheckpointError, checkpoint_dir, read_network, weights_sha256
 from rltransfer.runs.folder import RunFolder, check_new_run, claim_run, open_run, write_text_atomic
-from rltransfer.runs.metrics import RunLogger, transfer_tag
+from rltransfer.runs.metrics import RunLogger, tensorboard_command, transfer_layout, transfer_tag
 from rltransfer.specs.config import (
     ConfigError,
     GameSpec,
@@ -187,11 +188,19 @@ def _run_experiment(
     arms = list(manifest["arms"])
     curves: dict[str, list[Curve]] = {arm: [] for arm in arms}
     scratch_from = manifest.get("scratch_from")
+    if not quiet:
+        print(
+            f"Transfer experiment {root} on {resolve_device(base.train.device)}: {task} from "
+            f"{manifest['source']}, mode {settings.mode}, arms {' and '.join(arms)}, "
+            f"{manifest['seeds']} seed(s) each, {base.train.total_steps:,} learner steps per run"
+        )
     if scratch_from is not None and "scratch" in arms:
         curves["scratch"] = _reuse_scratch(
             Path(scratch_from), task, settings, base.train.total_steps
         )
         arms.remove("scratch")
+        if not quiet:
+            print(f"scratch arm: the runs of {scratch_from}")
     with graceful_interrupt(quiet) as stop:  # also between two arms
         _run_arms(root, base, manifest, arms, curves, stop, quiet)
     report = transfer_report(curves, settings, task, manifest["source"])
@@ -201,7 +210,7 @@ def _run_experiment(
     _log_summary(root, report, task, settings.opponent)
     if not quiet:
         print(format_report(report))
-        print(f"Experiment saved in {root}. Look at it with:\n  tensorboard --logdir {root}")
+        print(f"Experiment saved in {root}. Look at it with:\n  {tensorboard_command(root)}")
     return root
 
 
@@ -214,24 +223,41 @@ def _run_arms(
     stop: StopFlag,
     quiet: bool,
 ) -> None:
-    """Each arm and seed in turn: kept if finished, resumed if started, else trained."""
+    """Each arm and seed in turn: kept if finished, resumed if started, else trained.
+
+    Prints one line before each run (its progress bar carries the run's name) and one after
+    it, with both of its scores: the curve's last point and the larger final evaluation.
+    """
     task, opponent = manifest["target"], base.transfer.opponent
     command = f"rltransfer transfer --resume {root}"
-    for k in range(int(manifest["seeds"])):
+    seeds = int(manifest["seeds"])
+    for k in range(seeds):
         for arm in arms:
             path = root / f"{arm}_seed{k}"
             if stop.signum is not None:  # a signal between two arms
                 raise TrainingInterrupted(root, stop.signum, 0, command)
+            finished, started = (path / "eval.json").is_file(), (path / "config.toml").is_file()
+            if not quiet:
+                doing = "kept (finished)" if finished else "resuming" if started else "training"
+                print(f"{path.name} ({arm} arm, seed {k + 1} of {seeds}): {doing}")
             try:
-                if (path / "eval.json").is_file():
+                if finished:
                     pass  # finished before an interruption
-                elif (path / "config.toml").is_file():
+                elif started:
                     resume(path, quiet=quiet)
                 else:
                     train(_arm_config(base, arm, k), root, quiet=quiet)
             except TrainingInterrupted as e:
                 raise TrainingInterrupted(root, e.signum, e.step, command) from None
-            curves[arm].append(read_curve(path, task, opponent))
+            curve = read_curve(path, task, opponent)
+            curves[arm].append(curve)
+            if not quiet:
+                final = json.loads((path / "eval.json").read_text())["games"][task][opponent]
+                print(
+                    f"{path.name}: score vs {opponent} {curve[-1][1]:.3f} at the "
+                    f"curve's last point ({base.train.eval_games:,} games), {final['score']:.3f} "
+                    f"in the final evaluation ({final['games']:,} games)"
+                )
 
 
 def _write_report(
@@ -384,12 +410,18 @@ def format_report(report: dict[str, Any]) -> str:
         + f", trunk learning-rate scale {s['trunk_lr_scale']}, keep heads: {s['keep_heads']}, "
         f"{s['seeds']} seed(s) per arm, score against {s['opponent']}.",
         "",
-        "| arm | final score (mean) | min | max |",
+        "| arm | final score: the curve's last point (mean) | min | max |",
         "|---|---|---|---|",
     ]
     for arm, fs in report["final_score"].items():
         mean, lo, hi = (fs.get(k, float("nan")) for k in ("mean", "min", "max"))
         lines.append(f"| {arm} | {mean:.3f} | {lo:.3f} | {hi:.3f} |")
+    lines += [
+        "",
+        "Every score here and every metric below comes from the learning curves (the runs' "
+        "periodic evaluations, `train.eval_games` games each); each run's larger final "
+        "evaluation (`train.final_eval_games` games) is in its `eval.json`.",
+    ]
     if report["metrics"]:
         lines += [
             "",
@@ -408,10 +440,11 @@ def format_report(report: dict[str, Any]) -> str:
             lines.append(f"| {metric} | {row} | {per_seed} |")
         lines += [
             "",
-            "Jumpstart: score at step 0, transfer minus scratch. Asymptotic gain: final score, "
-            "transfer minus scratch. Time-to-threshold ratio: learner steps to reach the "
-            "threshold, transfer / scratch (< 1 is faster). Area ratio: (area under transfer "
-            "curve - area under scratch curve) / area under scratch curve (Taylor & Stone 2009).",
+            "Jumpstart: score at step 0, transfer minus scratch. Asymptotic gain: the curves' "
+            "last points, transfer minus scratch. Time-to-threshold ratio: learner steps to "
+            "reach the threshold, transfer / scratch (< 1 is faster). Area ratio: (area under "
+            "transfer curve - area under scratch curve) / area under scratch curve (Taylor & "
+            "Stone 2009).",
         ]
     return "\n".join(lines) + "\n"
 
@@ -447,22 +480,14 @@ def plot_curves(curves: dict[str, list[Curve]], path: Path, title: str) -> None:
 
 
 def _log_summary(root: Path, report: dict[str, Any], task: str, opponent: str) -> None:
-    """Experiment-level TensorBoard: the custom-scalars layout and the transfer metrics."""
+    """Experiment-level TensorBoard: the custom-scalars layout and the transfer metrics,
+    at the curves' last step (what they summarise), not as points before any training."""
+    last = max(c[-1][0] for cs in report["curves"].values() for c in cs)
     with RunLogger(root) as logger:
-        logger.writer.add_custom_scalars(
-            {
-                "transfer": {
-                    f"{task}: score vs {opponent}, every arm and seed": [
-                        "Multiline",
-                        [rf"games/{task}/score_vs_{opponent}"],
-                    ],
-                    f"{task}: episode length": ["Multiline", [rf"games/{task}/episode_length"]],
-                }
-            }
-        )
+        logger.layout(transfer_layout(task, opponent))
         values = {
             transfer_tag(metric): m["mean"]
             for metric, m in report["metrics"].items()
             if m.get("defined")
         }
-        logger.scalars(0, values)
+        logger.scalars(last, values)
