@@ -322,7 +322,7 @@ def test_update_is_sgd_on_the_weighted_sum_of_per_game_losses(
         assert stats[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
     for name in ("policy", "value", "entropy", "approx_kl", "clipfrac"):
         mean = (stats[f"ttt/{name}"] + stats[f"c4/{name}"]) / 2
-        assert stats[f"losses/{name}"] == pytest.approx(mean), name
+        assert stats[f"mean/{name}"] == pytest.approx(mean), name
 
 
 def test_every_sample_is_in_exactly_one_minibatch_per_epoch() -> None:
@@ -377,7 +377,7 @@ def test_target_kl_stops_after_the_epoch_whose_mean_kl_exceeds_it() -> None:
     def epochs(target_kl: float | None) -> tuple[float, float]:
         cfg = PPOConfig(update_epochs=4, num_minibatches=2, target_kl=target_kl)
         _, stats = run_update(net, ros, {}, cfg, adam=True)
-        return stats["epochs"], stats["losses/approx_kl"]
+        return stats["epochs"], stats["mean/approx_kl"]
 
     assert epochs(None)[0] == 4 and epochs(1e6)[0] == 4
     n, first_kl = epochs(1e-9)

@@ -44,6 +44,7 @@ from rltransfer.runs.metrics import (
     game_tag,
     loss_tag,
     score_tag,
+    tensorboard_command,
     train_win_rate_tag,
     win_rate_tag,
 )
@@ -146,7 +147,7 @@ def train_sb3(
     env.close()
     if not quiet:
         print(format_results(list(final.values())))
-        print(f"Run saved in {path}. Look at it with:\n  tensorboard --logdir {path.parent}")
+        print(f"Run saved in {path}. Look at it with:\n  {tensorboard_command(path.parent)}")
     return path
 
 

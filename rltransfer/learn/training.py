@@ -526,8 +526,8 @@ def _run(s: Session, folder: RunFolder, stop: StopFlag, quiet: bool) -> Path:
             }
             if cfg.transfer.source:
                 scalars[CHARTS_TRUNK_FROZEN] = float(it.trunk_frozen)
-            # ppo_update's statistics: "losses/<stat>" over every game, "<task>/<stat>" per game
-            scalars.update(loss_scalars({m: it.stats[f"losses/{m}"] for m in LOSS_METRICS}))
+            # ppo_update's statistics: "mean/<stat>" over every game, "<task>/<stat>" per game
+            scalars.update(loss_scalars({m: it.stats[f"mean/{m}"] for m in LOSS_METRICS}))
             for task, c in s.collectors.items():
                 scalars.update(_episode_scalars(task, c.pop_stats()))
                 per_game = {m: it.stats[f"{task}/{m}"] for m in GAME_LEARNING_METRICS}

@@ -76,7 +76,7 @@ def ppo_update(
 ) -> dict[str, float]:
     """``update_epochs`` passes over every game's batch in mixed minibatches.
 
-    Returns mean statistics: ``losses/<stat>`` over all games and ``<game>/<stat>`` per
+    Returns mean statistics: ``mean/<stat>`` over all games and ``<game>/<stat>`` per
     game. Raises :class:`NonFiniteLossError` (before the optimiser step) on a NaN loss.
     """
     tasks = list(batches)
@@ -127,10 +127,10 @@ def ppo_update(
     out = {k: float(v) / count for k, v in sums.items()}
     for stat in {k.split("/", 1)[1] for k in out}:
         per_game = [out[f"{t}/{stat}"] for t in tasks if f"{t}/{stat}" in out]
-        out[f"losses/{stat}"] = sum(per_game) / len(per_game)
+        out[f"mean/{stat}"] = sum(per_game) / len(per_game)
     for task, b in batches.items():
         out[f"{task}/explained_variance"] = explained_variance(b.values, b.returns)
-    out["losses/explained_variance"] = sum(out[f"{t}/explained_variance"] for t in tasks) / len(
+    out["mean/explained_variance"] = sum(out[f"{t}/explained_variance"] for t in tasks) / len(
         tasks
     )
     out["epochs"] = float(count // cfg.num_minibatches)

@@ -51,7 +51,6 @@ from rltransfer.transfer.metrics import (
     time_to_threshold_ratio,
 )
 
-METRICS = ("jumpstart", "asymptotic_gain", "time_to_threshold_ratio", "area_ratio")
 MIN_EVALUATIONS = 20
 
 
