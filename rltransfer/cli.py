@@ -20,12 +20,12 @@ if TYPE_CHECKING:
 
 
 def _cmd_games(args: argparse.Namespace) -> int:
-    from rltransfer.games import available_envs, available_games, env_options, game_class, make
+    from rltransfer.games import available_envs, available_games, env_options, make, native_class
     from rltransfer.games.outside import ADAPTER_OPTIONS
 
     print("Games (GAME, or GAME:key=value,... with options, e.g. othello:size=6):")
     for game_id in available_games():
-        game, options = make(game_id), game_class(game_id).options
+        game, options = make(game_id), native_class(game_id).options
         shape = f"{game.height}x{game.width} board, {game.num_actions} actions"
         print(
             f"  {game_id:26s} {shape}, {game.num_planes} planes"

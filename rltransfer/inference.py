@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rltransfer.games.core import Game
+from rltransfer.games.core import BoardGame
 from rltransfer.net.policy import PolicyNet, masked_logits, sample_logits
 from rltransfer.runs.checkpoint import (
     checkpoint_dir,
@@ -37,12 +37,12 @@ class LoadedPolicy:
         """Task names this policy plays (e.g. ``othello_size6``)."""
         return list(self.net.tasks)
 
-    def task(self, game: str | Game) -> str:
+    def task(self, game: str | BoardGame) -> str:
         """A task name from a task name, a game id that one task plays, or a built game
         (:func:`rltransfer.runs.checkpoint.find_task`: the one rule of every lookup)."""
         return find_task(self.specs, self.net.tasks, game, self.source)
 
-    def make_game(self, game: str, **extra: Any) -> Game:
+    def make_game(self, game: str, **extra: Any) -> BoardGame:
         """The game (with the options it was trained on) for a task."""
         return self.specs[self.task(game)].make(**extra)
 

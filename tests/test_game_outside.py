@@ -290,3 +290,12 @@ def test_registered_envs_take_their_declared_options_only() -> None:
         make("pettingzoo:fake_options", shape=(9,))
     with pytest.raises(ValueError, match=r"unknown option 'agents'; valid options: max_moves"):
         make("pettingzoo:fake_v0", agents=2)  # registered without options: takes none
+
+
+def test_the_adapter_implements_the_interface_not_the_template() -> None:
+    from rltransfer.games import BoardGame, Game
+
+    go = make("pettingzoo:go_v5", board_size=5)
+    assert isinstance(go, BoardGame) and not isinstance(go, Game)
+    assert not any(hasattr(go, name) for name in ("_apply", "_init", "_legal_mask"))
+    assert isinstance(make("tic_tac_toe"), Game) and make("hex").functional

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from rltransfer.games import make
-from rltransfer.games.core import Game, State
+from rltransfer.games.core import BoardGame, State
 
 #: (label, game id, options) of the benchmarked configurations.
 DEFAULT_GAMES: tuple[tuple[str, str, dict[str, Any]], ...] = (
@@ -53,7 +53,7 @@ class Row:
     reference: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
-def _play_fn(game: Game) -> Callable[[State, torch.Generator], State]:
+def _play_fn(game: BoardGame) -> Callable[[State, torch.Generator], State]:
     def play(state: State, gen: torch.Generator) -> State:
         state = game.step(state, game.random_action(state, gen))
         return game.reset_where(state, state.terminated, gen)  # as the collector resets
@@ -62,7 +62,7 @@ def _play_fn(game: Game) -> Callable[[State, torch.Generator], State]:
 
 
 def time_game(
-    game: Game, batch: int, device: torch.device, seconds: float, compile: bool = False
+    game: BoardGame, batch: int, device: torch.device, seconds: float, compile: bool = False
 ) -> float:
     """Random-play steps per second of ``game`` at ``batch`` boards on ``device``."""
     gen = torch.Generator(device=device).manual_seed(0)

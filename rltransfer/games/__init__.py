@@ -18,7 +18,7 @@ from typing import Any
 
 from rltransfer.errors import GameOptionError, UnknownGameError
 from rltransfer.games.connect_four import ConnectFour
-from rltransfer.games.core import Game, IllegalActionError, Option, State
+from rltransfer.games.core import BoardGame, Game, IllegalActionError, Option, State
 from rltransfer.games.gomoku import Gomoku
 from rltransfer.games.hex import Hex
 from rltransfer.games.othello import Othello
@@ -49,7 +49,7 @@ def available_games() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def game_class(game_id: str) -> type[Game]:
+def game_class(game_id: str) -> type[BoardGame]:
     """The class registered as ``game_id``, or an :class:`UnknownGameError` (a ``KeyError``)
     that lists the valid ids.
 
@@ -59,6 +59,12 @@ def game_class(game_id: str) -> type[Game]:
     if game_id.startswith(OUTSIDE_PREFIX):
         env_options(game_id[len(OUTSIDE_PREFIX) :])  # the name must be in the table
         return OutsideGame
+    return native_class(game_id)
+
+
+def native_class(game_id: str) -> type[Game]:
+    """The :class:`Game` subclass registered as ``game_id`` (a native game; its options
+    are ``cls.options``), or an :class:`UnknownGameError` that lists the valid ids."""
     try:
         return _REGISTRY[game_id]
     except KeyError:
@@ -67,7 +73,7 @@ def game_class(game_id: str) -> type[Game]:
         ) from None
 
 
-def make(game_id: str, **options: Any) -> Game:
+def make(game_id: str, **options: Any) -> BoardGame:
     """Build a game by id with its options, e.g. ``make("hex", size=7)``.
 
     Every game also takes ``illegal_action="lose"|"raise"`` (see ``rltransfer.games.core``).
@@ -81,7 +87,7 @@ def make(game_id: str, **options: Any) -> Game:
         raise TypeError(f"a game id is a str, got {type(game_id).__name__}")
     if game_id.startswith(OUTSIDE_PREFIX):
         return OutsideGame(game_id[len(OUTSIDE_PREFIX) :], **options)
-    cls = game_class(game_id)
+    cls = native_class(game_id)
     return cls(**cls.validate_options(options))
 
 
@@ -93,7 +99,7 @@ def describe_options(game_id: str) -> str:
             f"{name}={opt.default} (allowed: {opt.describe()}) {opt.help}".rstrip()
             for name, opt in described
         )
-    cls = game_class(game_id)
+    cls = native_class(game_id)
     if not cls.options:
         return "(no options)"
     lines = []
@@ -136,6 +142,7 @@ for _cls in (TicTacToe, ConnectFour, Othello, Hex, Gomoku):
     register(_cls)
 
 __all__ = [
+    "BoardGame",
     "EnvOption",
     "Game",
     "IllegalActionError",
@@ -149,6 +156,7 @@ __all__ = [
     "env_options",
     "game_class",
     "make",
+    "native_class",
     "parse_game_spec",
     "register",
     "register_env",

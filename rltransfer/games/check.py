@@ -17,20 +17,20 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from rltransfer.games.core import Game, State
+from rltransfer.games.core import BoardGame, State
 
 
 class GameCheckError(AssertionError):
     """A game broke the contract; the message says which rule and where."""
 
 
-def _require(ok: bool, game: Game, message: str) -> None:
+def _require(ok: bool, game: BoardGame, message: str) -> None:
     if not ok:
         raise GameCheckError(f"{game!r}: {message}")
 
 
 def check_game(
-    game: Game, *, num_boards: int = 64, seed: int = 0, device: str | torch.device = "cpu"
+    game: BoardGame, *, num_boards: int = 64, seed: int = 0, device: str | torch.device = "cpu"
 ) -> None:
     """Raise :class:`GameCheckError` unless ``game`` follows the batched game contract."""
     device = torch.device(device)
@@ -55,7 +55,7 @@ def check_game(
     _check_rendering(game, state)
 
 
-def _check_attributes(game: Game) -> None:
+def _check_attributes(game: BoardGame) -> None:
     cells = game.height * game.width
     expected = cells + (1 if game.has_pass else 0)
     _require(game.num_actions >= 1, game, "num_actions must be positive")
@@ -68,7 +68,7 @@ def _check_attributes(game: Game) -> None:
     _require(game.max_moves >= 1, game, "max_moves must be positive")
 
 
-def _check_state(game: Game, state: State, n: int, device: torch.device) -> None:
+def _check_state(game: BoardGame, state: State, n: int, device: torch.device) -> None:
     for name, t in state.tensors().items():
         _require(
             t.shape[:1] == (n,),
@@ -109,7 +109,7 @@ def _snapshot(state: State) -> dict[str, Tensor]:
     return {k: v.clone() for k, v in state.tensors().items()}
 
 
-def _check_random_play(game: Game, state: State, gen: torch.Generator) -> list[Tensor]:
+def _check_random_play(game: BoardGame, state: State, gen: torch.Generator) -> list[Tensor]:
     """Play random games to the end; returns the actions played (one [N] tensor a ply)."""
     n, device = state.batch_size, state.device
     actions: list[Tensor] = []
@@ -139,7 +139,7 @@ def _check_random_play(game: Game, state: State, gen: torch.Generator) -> list[T
     return actions
 
 
-def _check_transition(game: Game, prev: State, nxt: State) -> None:
+def _check_transition(game: BoardGame, prev: State, nxt: State) -> None:
     rewards = nxt.rewards
     _require(bool((rewards.sum(dim=1) == 0).all()), game, "rewards are not zero-sum")
     _require(bool((rewards.abs() <= 1).all()), game, "a reward is outside [-1, 1]")
@@ -163,7 +163,7 @@ def _check_transition(game: Game, prev: State, nxt: State) -> None:
     )
 
 
-def _check_one_at_a_time(game: Game, actions: list[Tensor], device: torch.device) -> None:
+def _check_one_at_a_time(game: BoardGame, actions: list[Tensor], device: torch.device) -> None:
     """Replay a few boards alone with the batch's actions: every field must match."""
     if not actions:
         return
@@ -186,7 +186,7 @@ def _check_one_at_a_time(game: Game, actions: list[Tensor], device: torch.device
                 )
 
 
-def _check_uniform_random_action(game: Game, device: torch.device) -> None:
+def _check_uniform_random_action(game: BoardGame, device: torch.device) -> None:
     """Draw many moves from the start position: every legal move must turn up, roughly evenly."""
     draws = 200 * game.num_actions
     state = game.init(draws, device=device)
@@ -203,7 +203,9 @@ def _check_uniform_random_action(game: Game, device: torch.device) -> None:
     )
 
 
-def _check_illegal_and_finished(game: Game, gen: torch.Generator, device: torch.device) -> None:
+def _check_illegal_and_finished(
+    game: BoardGame, gen: torch.Generator, device: torch.device
+) -> None:
     state = game.init(8, gen, device=device)
     mask = game.legal_mask(state)
     if not bool(mask.all()):
@@ -238,7 +240,7 @@ def _check_illegal_and_finished(game: Game, gen: torch.Generator, device: torch.
         )
 
 
-def _check_rendering(game: Game, state: State) -> None:
+def _check_rendering(game: BoardGame, state: State) -> None:
     text = game.render_text(state, 0)
     rows = text.splitlines()
     _require(len(rows) >= game.height, game, "render_text has fewer lines than the board has rows")

@@ -1,4 +1,5 @@
-"""The batched, functional game contract: :class:`State` and the :class:`Game` template.
+"""The batched game contract: :class:`State`, the :class:`BoardGame` interface and the
+:class:`Game` template of a functional game.
 
 Every game holds N boards as tensors with a leading batch dimension and moves all of them
 with one call to :meth:`Game.step`. ``step`` is written once here (the pgx pattern): it
@@ -28,9 +29,10 @@ Conventions shared by every game:
 ``step`` never mutates its input: it returns a new :class:`State`, so search, snapshots
 and the conformance checker can hold on to old states. The one exception is
 :class:`rltransfer.games.outside.OutsideGame` (PettingZoo envs stepped on the CPU), which is
-*forward-only*: its states name env instances that ``step`` moves. Its class says so
-(``functional = False``, ``supports_lookahead = False``) and callers that need old states
-(lookahead players, exact resume) check those capabilities instead of the game's type.
+*forward-only*: its states name env instances that ``step`` moves. It implements the
+:class:`BoardGame` interface directly, not the template, and says so through the interface's
+capabilities (``functional = False``, ``supports_lookahead = False``); callers that need
+old states (lookahead players, exact resume) check those capabilities.
 
 Input checks. The public methods check what a caller hands them, on the host and without
 a device sync: a state of another game is a ``TypeError`` naming both state types (each game
@@ -147,13 +149,19 @@ class Option:
     help: str = ""
 
 
-class Game(ABC, Generic[StateT]):
-    """Template for a batched two-player board game. See the module docstring."""
+class BoardGame(ABC, Generic[StateT]):
+    """What the rest of rltransfer uses of a game: the collector, the views, players,
+    evaluation and the network's shapes. Two kinds implement it: :class:`Game`, the
+    template of a functional game (every native game), and
+    :class:`~rltransfer.games.outside.OutsideGame`, PettingZoo envs stepped forward only.
+
+    Type code that takes any game against this class; write a new game by subclassing
+    :class:`Game`, which fills in everything here from a game's rules.
+    """
 
     #: The game's id in the registry. A class attribute for rltransfer's own games; an
     #: instance attribute where one class serves many games (``"pettingzoo:go_v5"``).
     id: str
-    options: ClassVar[Mapping[str, Option]] = {}
     #: The class of this game's states: the public methods refuse any other state with a
     #: ``TypeError`` (see :meth:`_own`) instead of failing somewhere inside the rules.
     state_type: ClassVar[type[State]] = State
@@ -171,51 +179,10 @@ class Game(ABC, Generic[StateT]):
     cell_actions: bool = True
     #: States are values: ``step`` leaves its input usable, so a state can be stepped twice,
     #: copied, saved and restored (exact resume). False for forward-only games.
-    functional: bool = True
+    functional: ClassVar[bool]
     #: ``step`` may try moves on expanded copies of a state (``winning_actions``, the greedy
     #: player's win/block search). False where a step costs a real env move.
-    supports_lookahead: bool = True
-
-    @classmethod
-    def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
-        """The options as plain Python values, after checking them; a ``ValueError`` naming
-        the game, the option and the allowed values for an unknown option or a bad value.
-
-        The check is type-exact (options come from files): a value must have the type of
-        the option's choices, so ``size=6.0`` or ``size=True`` is refused even though
-        ``6.0 == 6``; a NumPy scalar of the right kind is converted (``np.int64(6)`` -> 6).
-        ``illegal_action`` is passed through (``Game.__init__`` checks it).
-        """
-        checked: dict[str, Any] = {}
-        for key, value in options.items():
-            if key == "illegal_action":
-                checked[key] = value
-                continue
-            if key not in cls.options:
-                valid = ", ".join(sorted(cls.options)) or "none"
-                raise GameOptionError(f"{cls.id}: unknown option {key!r}; valid options: {valid}")
-            choices = cls.options[key].choices
-            shown = f"{choices[0]}..{choices[-1]}" if len(choices) > 4 else list(choices)
-            try:
-                plain = plain_value(value, type(choices[0]))
-            except TypeError as e:
-                raise GameOptionError(
-                    f"{cls.id}: option {key}={value!r} is not allowed ({e}); choose {shown}"
-                ) from None
-            if plain not in choices:
-                raise GameOptionError(
-                    f"{cls.id}: option {key}={value!r} is not allowed; choose {shown}"
-                )
-            checked[key] = plain
-        return checked
-
-    def _square_board(self, size: int) -> None:
-        """Set up a ``size`` x ``size`` cell game (checked against the ``size`` option):
-        ``size``, ``height``, ``width`` and the cell actions (+ the pass, if ``has_pass``)."""
-        size = self.validate_options({"size": size})["size"]
-        self.size = size
-        self.height = self.width = size
-        self.num_actions = size * size + int(self.has_pass)
+    supports_lookahead: ClassVar[bool]
 
     def __init__(self, *, illegal_action: IllegalActionMode = "lose") -> None:
         if not isinstance(illegal_action, str) or illegal_action not in ("lose", "raise"):
@@ -224,37 +191,8 @@ class Game(ABC, Generic[StateT]):
             )
         self.illegal_action: IllegalActionMode = illegal_action
 
-    # ----------------------------------------------------------------------------- rules
-    @abstractmethod
-    def _init(self, n: int, device: torch.device) -> State:
-        """N fresh boards (base fields set by :meth:`_base_fields`)."""
-
-    @abstractmethod
-    def _legal_mask(self, state: State) -> Tensor:
-        """[N, A] bool legal actions of the player to move on live boards."""
-
-    @abstractmethod
-    def _apply(self, state: State, action: Tensor) -> State:
-        """Play ``action`` [N] (in ``[0, A)``) and return the next state.
-
-        Sets the game's own fields plus ``current_player``, ``terminated`` and ``reward``.
-        ``step_count``, finished boards and illegal actions are handled by :meth:`step`,
-        which discards this result wherever the action was not legal; so the rules must
-        merely not fail on an illegal action, never check for one.
-        """
-
-    @abstractmethod
-    def board(self, state: State) -> Tensor:
-        """[N, H, W] int8 board as drawn: 0 empty, 1 player 0's stone, 2 player 1's stone."""
-
-    def _is_legal(self, state: State, action: Tensor) -> Tensor:
-        """[N] bool: whether ``action`` (already in ``[0, A)``) is legal on a live board.
-
-        The default reads the legal mask; bitboard games override it with a bit test.
-        """
-        return self._legal_mask(state).gather(1, action[:, None])[:, 0]
-
     # ------------------------------------------------------------------------ public API
+    @abstractmethod
     def init(
         self,
         n: int,
@@ -262,83 +200,29 @@ class Game(ABC, Generic[StateT]):
         device: torch.device | str | None = None,
     ) -> State:
         """N boards at the start position on ``device`` (default: the generator's device)."""
-        n = self._board_count(n)
-        dev = torch.device(device) if device is not None else _generator_device(generator)
-        return self._init(n, dev)
 
+    @abstractmethod
     def step(self, state: State, action: Actions, where: BoardMask | None = None) -> State:
-        """Play one action [N] on every board, or only where ``where`` [N] bool is true.
+        """Play one action [N] on every board, or only where ``where`` [N] bool is true;
+        boards outside ``where`` come back exactly as they were, ``reward`` included."""
 
-        Returns the new state (input unchanged). Boards outside ``where`` come back exactly
-        as they were, ``reward`` included, so a step of some boards keeps the result of a
-        game another ply just ended (the collector's opponent move relies on it); their
-        actions are ignored (any integer will do).
-
-        ``action`` may also be a list or a NumPy array of integers (converted to a tensor on
-        the state's device). A state of another game, float, complex or bool actions and a
-        ``where`` of another shape than [N] raise errors that say what was expected.
-        """
-        state = self._own(state)
-        action = self._check_action(state, action)
-        in_range = (action >= 0) & (action < self.num_actions)
-        clamped = action.clamp(0, self.num_actions - 1)
-        selected = self._selected(state, where)
-        moving = selected & ~state.terminated
-        legal = in_range & self._is_legal(state, clamped)
-        if self.illegal_action == "raise":
-            bad = moving & ~legal
-            if bool(bad.any()):
-                self._raise_illegal(state, action, bad)
-        ok = moving & legal
-        # ``_apply`` sees every board; where the action was illegal (or the board finished,
-        # or was not selected) its result is computed but discarded here, so rules never
-        # need a legal input. A moving board with an illegal action is forfeited by the
-        # mover; a selected finished board gets zero reward; unselected boards keep theirs.
-        played = self._apply(state, clamped).where(ok, state)
-        reward = torch.where(ok, played.reward, torch.where(moving, -self._mover_sign(state), 0.0))
-        return dataclasses.replace(
-            played,
-            terminated=played.terminated | (moving & ~ok),
-            reward=torch.where(selected, reward, state.reward),
-            step_count=state.step_count + moving.to(torch.int64),
-        )
-
+    @abstractmethod
     def reset_where(
         self, state: State, done: BoardMask, generator: torch.Generator | None = None
     ) -> State:
-        """Boards where ``done`` [N] is true restart at the start position; others stay.
+        """Boards where ``done`` [N] is true restart at the start position; others stay."""
 
-        The default selects from fresh boards (``init``, cached per batch size and device:
-        they are values, and the collector resets every step). ``generator`` serves games
-        whose start is random or whose reset needs a seed.
-        """
-        state = self._own(state)
-        done = self._check_mask(state, done, "done")
-        key = (state.batch_size, state.device)
-        # setdefault: subclasses written without calling Game.__init__ still work
-        fresh: dict[tuple[int, torch.device], State] = self.__dict__.setdefault("_fresh", {})
-        if key not in fresh:
-            fresh[key] = self.init(state.batch_size, device=state.device)
-        return fresh[key].where(done, state)
-
+    @abstractmethod
     def legal_mask(self, state: State) -> Tensor:
-        """[N, A] bool; all ``True`` on finished boards (see module docstring)."""
-        state = self._own(state)
-        return self._legal_mask(state) | state.terminated[:, None]
+        """[N, A] bool legal actions of the player to move; all ``True`` on finished boards."""
 
+    @abstractmethod
     def observe(self, state: State, player: Tensor | None = None) -> Tensor:
-        """[N, C, H, W] float32 planes from the view of ``player`` [N] (default: the mover).
+        """[N, C, H, W] float32 planes from the view of ``player`` [N] (default: the mover)."""
 
-        The default gives two planes, the viewer's stones and the opponent's stones.
-        Policies always see the mover's view; other viewers serve multi-agent APIs.
-        """
-        state = self._own(state)
-        board = self.board(state)
-        viewer = state.current_player if player is None else player
-        me = (viewer + 1).view(-1, 1, 1).to(board.dtype)
-        own = board == me
-        opp = (board != 0) & ~own
-        return torch.stack([own, opp], dim=1).float()
+    @abstractmethod
+    def board(self, state: State) -> Tensor:
+        """[N, H, W] int8 board as drawn: 0 empty, 1 player 0's stone, 2 player 1's stone."""
 
     def random_action(self, state: State, generator: torch.Generator | None = None) -> Tensor:
         """[N] int64 actions drawn uniformly among each board's legal actions.
@@ -471,12 +355,178 @@ class Game(ABC, Generic[StateT]):
 
     def _raise_illegal(self, state: State, action: Tensor, bad: Tensor) -> None:
         i = int(bad.nonzero()[0, 0])
-        legal = self._legal_mask(state.index(i))[0].nonzero()[:, 0].tolist()
+        legal = self.legal_mask(state.index(i))[0].nonzero()[:, 0].tolist()
         raise IllegalActionError(
             f"{self.id}: action {int(action[i])} is illegal on board {i} "
             f"({int(bad.sum())} board(s) in all); legal actions there: {legal}\n"
             f"{self.render_text(state, i)}"
         )
+
+
+class Game(BoardGame[StateT]):
+    """Template for a batched functional two-player board game. See the module docstring.
+
+    A game writes only its rules (``_init``, ``_legal_mask``, ``_apply``, ``board``); the
+    template's ``step`` handles finished boards, illegal actions, partial steps
+    (``where``) and the step counter once for every game.
+    """
+
+    options: ClassVar[Mapping[str, Option]] = {}
+    functional: ClassVar[bool] = True
+    supports_lookahead: ClassVar[bool] = True
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The options as plain Python values, after checking them; a ``ValueError`` naming
+        the game, the option and the allowed values for an unknown option or a bad value.
+
+        The check is type-exact (options come from files): a value must have the type of
+        the option's choices, so ``size=6.0`` or ``size=True`` is refused even though
+        ``6.0 == 6``; a NumPy scalar of the right kind is converted (``np.int64(6)`` -> 6).
+        ``illegal_action`` is passed through (``Game.__init__`` checks it).
+        """
+        checked: dict[str, Any] = {}
+        for key, value in options.items():
+            if key == "illegal_action":
+                checked[key] = value
+                continue
+            if key not in cls.options:
+                valid = ", ".join(sorted(cls.options)) or "none"
+                raise GameOptionError(f"{cls.id}: unknown option {key!r}; valid options: {valid}")
+            choices = cls.options[key].choices
+            shown = f"{choices[0]}..{choices[-1]}" if len(choices) > 4 else list(choices)
+            try:
+                plain = plain_value(value, type(choices[0]))
+            except TypeError as e:
+                raise GameOptionError(
+                    f"{cls.id}: option {key}={value!r} is not allowed ({e}); choose {shown}"
+                ) from None
+            if plain not in choices:
+                raise GameOptionError(
+                    f"{cls.id}: option {key}={value!r} is not allowed; choose {shown}"
+                )
+            checked[key] = plain
+        return checked
+
+    def _square_board(self, size: int) -> None:
+        """Set up a ``size`` x ``size`` cell game (checked against the ``size`` option):
+        ``size``, ``height``, ``width`` and the cell actions (+ the pass, if ``has_pass``)."""
+        size = self.validate_options({"size": size})["size"]
+        self.size = size
+        self.height = self.width = size
+        self.num_actions = size * size + int(self.has_pass)
+
+    # ----------------------------------------------------------------------------- rules
+    @abstractmethod
+    def _init(self, n: int, device: torch.device) -> State:
+        """N fresh boards (base fields set by :meth:`_base_fields`)."""
+
+    @abstractmethod
+    def _legal_mask(self, state: State) -> Tensor:
+        """[N, A] bool legal actions of the player to move on live boards."""
+
+    @abstractmethod
+    def _apply(self, state: State, action: Tensor) -> State:
+        """Play ``action`` [N] (in ``[0, A)``) and return the next state.
+
+        Sets the game's own fields plus ``current_player``, ``terminated`` and ``reward``.
+        ``step_count``, finished boards and illegal actions are handled by :meth:`step`,
+        which discards this result wherever the action was not legal; so the rules must
+        merely not fail on an illegal action, never check for one.
+        """
+
+    def _is_legal(self, state: State, action: Tensor) -> Tensor:
+        """[N] bool: whether ``action`` (already in ``[0, A)``) is legal on a live board.
+
+        The default reads the legal mask; bitboard games override it with a bit test.
+        """
+        return self._legal_mask(state).gather(1, action[:, None])[:, 0]
+
+    # ------------------------------------------------------------------------ public API
+    def init(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+    ) -> State:
+        """N boards at the start position on ``device`` (default: the generator's device)."""
+        n = self._board_count(n)
+        dev = torch.device(device) if device is not None else _generator_device(generator)
+        return self._init(n, dev)
+
+    def step(self, state: State, action: Actions, where: BoardMask | None = None) -> State:
+        """Play one action [N] on every board, or only where ``where`` [N] bool is true.
+
+        Returns the new state (input unchanged). Boards outside ``where`` come back exactly
+        as they were, ``reward`` included, so a step of some boards keeps the result of a
+        game another ply just ended (the collector's opponent move relies on it); their
+        actions are ignored (any integer will do).
+
+        ``action`` may also be a list or a NumPy array of integers (converted to a tensor on
+        the state's device). A state of another game, float, complex or bool actions and a
+        ``where`` of another shape than [N] raise errors that say what was expected.
+        """
+        state = self._own(state)
+        action = self._check_action(state, action)
+        in_range = (action >= 0) & (action < self.num_actions)
+        clamped = action.clamp(0, self.num_actions - 1)
+        selected = self._selected(state, where)
+        moving = selected & ~state.terminated
+        legal = in_range & self._is_legal(state, clamped)
+        if self.illegal_action == "raise":
+            bad = moving & ~legal
+            if bool(bad.any()):
+                self._raise_illegal(state, action, bad)
+        ok = moving & legal
+        # ``_apply`` sees every board; where the action was illegal (or the board finished,
+        # or was not selected) its result is computed but discarded here, so rules never
+        # need a legal input. A moving board with an illegal action is forfeited by the
+        # mover; a selected finished board gets zero reward; unselected boards keep theirs.
+        played = self._apply(state, clamped).where(ok, state)
+        reward = torch.where(ok, played.reward, torch.where(moving, -self._mover_sign(state), 0.0))
+        return dataclasses.replace(
+            played,
+            terminated=played.terminated | (moving & ~ok),
+            reward=torch.where(selected, reward, state.reward),
+            step_count=state.step_count + moving.to(torch.int64),
+        )
+
+    def reset_where(
+        self, state: State, done: BoardMask, generator: torch.Generator | None = None
+    ) -> State:
+        """Boards where ``done`` [N] is true restart at the start position; others stay.
+
+        The default selects from fresh boards (``init``, cached per batch size and device:
+        they are values, and the collector resets every step). ``generator`` serves games
+        whose start is random or whose reset needs a seed.
+        """
+        state = self._own(state)
+        done = self._check_mask(state, done, "done")
+        key = (state.batch_size, state.device)
+        # setdefault: subclasses written without calling Game.__init__ still work
+        fresh: dict[tuple[int, torch.device], State] = self.__dict__.setdefault("_fresh", {})
+        if key not in fresh:
+            fresh[key] = self.init(state.batch_size, device=state.device)
+        return fresh[key].where(done, state)
+
+    def legal_mask(self, state: State) -> Tensor:
+        """[N, A] bool; all ``True`` on finished boards (see module docstring)."""
+        state = self._own(state)
+        return self._legal_mask(state) | state.terminated[:, None]
+
+    def observe(self, state: State, player: Tensor | None = None) -> Tensor:
+        """[N, C, H, W] float32 planes from the view of ``player`` [N] (default: the mover).
+
+        The default gives two planes, the viewer's stones and the opponent's stones.
+        Policies always see the mover's view; other viewers serve multi-agent APIs.
+        """
+        state = self._own(state)
+        board = self.board(state)
+        viewer = state.current_player if player is None else player
+        me = (viewer + 1).view(-1, 1, 1).to(board.dtype)
+        own = board == me
+        opp = (board != 0) & ~own
+        return torch.stack([own, opp], dim=1).float()
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.options)

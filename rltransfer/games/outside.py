@@ -60,8 +60,8 @@ from torch import Tensor
 from rltransfer.errors import GameOptionError, UnknownGameError, UserError
 from rltransfer.games.core import (
     Actions,
+    BoardGame,
     BoardMask,
-    Game,
     IllegalActionError,
     IllegalActionMode,
     State,
@@ -341,7 +341,7 @@ class OutsideState(State):
         return super().cat(states)
 
 
-class OutsideGame(Game[OutsideState]):
+class OutsideGame(BoardGame[OutsideState]):
     """N instances of a PettingZoo two-player AEC env as one game (see the module docstring)."""
 
     id = "pettingzoo"  # replaced per instance by "pettingzoo:<env>"
@@ -562,6 +562,11 @@ class OutsideGame(Game[OutsideState]):
         obs, _ = self._stack(views, s.device)
         return s.obs.index_put((rows,), obs)
 
+    def legal_mask(self, state: State) -> Tensor:
+        """[N, A] bool: the env's action mask for the mover; all ``True`` on finished boards."""
+        s = self._own(state)
+        return s.mask | s.terminated[:, None]
+
     def board(self, state: State) -> Tensor:
         """[N, H, W] int8 picture from the mover's view: the stone planes of the known envs
         (Go and Connect Four: the stones; chess: the pieces), the first two planes else."""
@@ -574,16 +579,6 @@ class OutsideGame(Game[OutsideState]):
         if opp is not None:
             out = torch.where(opp, 3 - me, out)
         return out
-
-    # ----------------------------------------------------- template parts (not used)
-    def _init(self, n: int, device: torch.device) -> State:
-        return self.init(n, device=device)
-
-    def _legal_mask(self, state: State) -> Tensor:
-        return self._own(state).mask
-
-    def _apply(self, state: State, action: Tensor) -> State:
-        raise NotImplementedError("OutsideGame overrides step; it has no functional _apply")
 
     # ------------------------------------------------------------------------ helpers
     def _fresh_env(self, batch: EnvBatch, slot: int, version: int) -> Any:

@@ -31,7 +31,7 @@ from stable_baselines3.common.vec_env import VecMonitor
 from tqdm import tqdm
 
 from rltransfer.games import parse_game_spec
-from rltransfer.games.core import Game
+from rltransfer.games.core import BoardGame
 from rltransfer.interop.sb3 import BoardGameVecEnv, SB3Player
 from rltransfer.learn.collector import SelfPlayConfig
 from rltransfer.play.evaluate import EvalResult, evaluate_against, format_results
@@ -106,7 +106,7 @@ class SB3Config:
             check_int(name, getattr(self, name), 1)
         check_int("eval_interval", self.eval_interval, 0)
 
-    def make_game(self) -> Game:
+    def make_game(self) -> BoardGame:
         game_id, options = parse_game_spec(self.game)
         return GameSpec(id=game_id, options=options).make()
 
@@ -152,7 +152,7 @@ def train_sb3(
 
 
 def _learn(
-    cfg: SB3Config, game: Game, model: Any, path: Path, quiet: bool
+    cfg: SB3Config, game: BoardGame, model: Any, path: Path, quiet: bool
 ) -> dict[str, EvalResult]:
     """Train ``model`` with rltransfer's logging and evaluation; the final evaluation."""
     with RunLogger(path) as logger:
@@ -197,7 +197,7 @@ class RltransferCallback(BaseCallback):
     rltransfer's; evaluations are not timed.
     """
 
-    def __init__(self, cfg: SB3Config, game: Game, logger: RunLogger, quiet: bool) -> None:
+    def __init__(self, cfg: SB3Config, game: BoardGame, logger: RunLogger, quiet: bool) -> None:
         super().__init__()
         self.cfg, self.game, self.run_logger = cfg, game, logger
         self.interval = cfg.eval_interval or max(1, cfg.total_steps // 10)
@@ -274,7 +274,7 @@ class RltransferCallback(BaseCallback):
 
 
 def _evaluate(
-    cfg: SB3Config, game: Game, player: SB3Player, num_games: int, seed: int
+    cfg: SB3Config, game: BoardGame, player: SB3Player, num_games: int, seed: int
 ) -> dict[str, EvalResult]:
     gen = torch.Generator().manual_seed(seed)
     return evaluate_against(game, player, cfg.eval_opponents, num_games, gen, task=cfg.task)

@@ -46,7 +46,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvS
 from torch import Tensor, nn
 
 from rltransfer.errors import UnknownTaskError
-from rltransfer.games.core import Game, State
+from rltransfer.games.core import BoardGame, State
 from rltransfer.net.policy import NetConfig, Stem, Trunk, masked_logits, sample_logits
 from rltransfer.play.players import Player, player_for
 from rltransfer.runs.checkpoint import (
@@ -67,7 +67,7 @@ OpponentSpec = str | Path | Player | Opponent | None
 
 
 def make_opponent(
-    opponent: OpponentSpec, game: Game, device: torch.device | str = "cpu"
+    opponent: OpponentSpec, game: BoardGame, device: torch.device | str = "cpu"
 ) -> Player | Opponent:
     """Resolve an :data:`OpponentSpec` for ``game`` (names and run paths:
     :func:`rltransfer.play.players.player_for`); functions pass through."""
@@ -112,7 +112,7 @@ class BoardGameVecEnv(VecEnv):
 
     def __init__(
         self,
-        game: str | Game,
+        game: str | BoardGame,
         num_envs: int = 16,
         *,
         opponent: OpponentSpec = "random",
@@ -251,7 +251,7 @@ def _numpy(t: Tensor) -> np.ndarray:
     return t.detach().cpu().numpy()
 
 
-def _rgb(game: Game, state: State, index: int) -> np.ndarray:
+def _rgb(game: BoardGame, state: State, index: int) -> np.ndarray:
     frame = render_board(game, state, "rgb_array", index)
     assert isinstance(frame, np.ndarray)  # "rgb_array" always gives an image
     return frame
@@ -390,7 +390,7 @@ class SB3Player:
         self.name = name
 
     @torch.no_grad()
-    def act(self, game: Game, state: State, generator: torch.Generator | None) -> Tensor:
+    def act(self, game: BoardGame, state: State, generator: torch.Generator | None) -> Tensor:
         """``[N]`` actions for the player to move on every board."""
         obs = game.observe(state).to(self.policy.device)
         mask = game.legal_mask(state)

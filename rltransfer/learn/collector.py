@@ -38,7 +38,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from rltransfer.games.core import Game, State
+from rltransfer.games.core import BoardGame, State
 from rltransfer.net.policy import PolicyNet
 from rltransfer.play import match
 from rltransfer.play.players import Player, make_player, plays, split_boards
@@ -47,7 +47,7 @@ from rltransfer.specs.config import OPPONENT_KINDS, SelfPlayConfig
 _SCRIPTED = ("random", "greedy", "perfect")
 
 
-def board_slices(mix: SelfPlayConfig, n: int, game: Game | None = None) -> dict[str, slice]:
+def board_slices(mix: SelfPlayConfig, n: int, game: BoardGame | None = None) -> dict[str, slice]:
     """Board index ranges per opponent kind of ``mix``; sizes follow the mix, summing to ``n``.
 
     Given a ``game`` that no perfect player plays, the perfect share goes to greedy.
@@ -74,7 +74,7 @@ class Rollout:
     next_value: Tensor  # [N] float32: value of the observation after the last step
 
     @classmethod
-    def empty(cls, game: Game, num_steps: int, num_envs: int, device: torch.device) -> Rollout:
+    def empty(cls, game: BoardGame, num_steps: int, num_envs: int, device: torch.device) -> Rollout:
         t, n = num_steps, num_envs
 
         def z(*shape: int, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -101,7 +101,7 @@ class GameCollector:
     def __init__(
         self,
         task: str,
-        game: Game,
+        game: BoardGame,
         num_envs: int,
         num_steps: int,
         mix: SelfPlayConfig,

@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from rltransfer.errors import UserError
-from rltransfer.games.core import Game
+from rltransfer.games.core import BoardGame
 from rltransfer.learn.collector import GameCollector, SnapshotPool
 from rltransfer.learn.ppo import linear_lr
 from rltransfer.learn.update import NonFiniteLossError, make_batch, ppo_update
@@ -121,7 +121,7 @@ class Session:
     cfg: TrainConfig
     path: Path
     device: torch.device
-    games: dict[str, Game]
+    games: dict[str, BoardGame]
     net: PolicyNet
     optimizer: torch.optim.Optimizer
     collectors: dict[str, GameCollector]

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Categorical
 
-from rltransfer.games.core import Game
+from rltransfer.games.core import BoardGame
 from rltransfer.specs.config import NetConfig, check_int
 
 _TASK_BOUNDS = {
@@ -68,7 +68,7 @@ class TaskShape:
                 )
 
     @classmethod
-    def of(cls, game: Game) -> TaskShape:
+    def of(cls, game: BoardGame) -> TaskShape:
         head = "conv" if game.cell_actions else "flat"
         return cls(game.num_planes, game.height, game.width, game.num_actions, game.has_pass, head)
 

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rltransfer.games.core import Game, State
+from rltransfer.games.core import BoardGame, State
 from rltransfer.play.players import Player, players_for
 
 #: Plies between two "is every game over?" checks (each check is one host sync).
@@ -87,7 +87,7 @@ def wilson_interval(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 def play_match(
-    game: Game,
+    game: BoardGame,
     player: Player,
     opponent: Player,
     num_games: int,
@@ -130,7 +130,7 @@ def play_match(
     return _result(task or game.id, *names, final * seat_sign, n0)
 
 
-def _played_as(player: Player, game: Game) -> str:
+def _played_as(player: Player, game: BoardGame) -> str:
     """The player's name, marked ``(random)`` where its tactics need a lookahead that the
     game lacks (the greedy player on PettingZoo envs plays random moves there)."""
     if getattr(player, "needs_lookahead", False) and not game.supports_lookahead:
@@ -139,7 +139,7 @@ def _played_as(player: Player, game: Game) -> str:
 
 
 def _act_on_slices(
-    game: Game,
+    game: BoardGame,
     state: State,
     movers: tuple[Player, Player],
     slices: tuple[slice, slice],
@@ -192,7 +192,7 @@ def _result(task: str, player: str, opponent: str, outcome: Tensor, n0: int) -> 
 
 
 def evaluate_against(
-    game: Game,
+    game: BoardGame,
     player: Player,
     opponents: Sequence[str | Path | Player],
     num_games: int,

@@ -24,7 +24,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from rltransfer.games.core import Game, State
+from rltransfer.games.core import BoardGame, State
 
 #: ``opponent(state, moving) -> [N] int64`` actions; only the boards in ``moving`` play them.
 Reply = Callable[[State, Tensor], Tensor]
@@ -40,14 +40,14 @@ def seat_reward(state: State, seat: Tensor) -> Tensor:
     return state.reward * (1.0 - 2.0 * seat.to(torch.float32))
 
 
-def reply(game: Game, state: State, seat: Tensor, opponent: Reply) -> State:
+def reply(game: BoardGame, state: State, seat: Tensor, opponent: Reply) -> State:
     """The opponent's move wherever it is to move; every other board unchanged."""
     moving = opponent_to_move(state, seat)
     return game.step(state, opponent(state, moving), where=moving)
 
 
 def play(
-    game: Game, state: State, seat: Tensor, action: Tensor, opponent: Reply
+    game: BoardGame, state: State, seat: Tensor, action: Tensor, opponent: Reply
 ) -> tuple[State, Tensor]:
     """The agent's ``action`` [N] on every board, then the opponent's reply.
 
@@ -58,7 +58,7 @@ def play(
 
 
 def restart(
-    game: Game,
+    game: BoardGame,
     state: State,
     done: Tensor,
     seat: Tensor,

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from rltransfer.errors import UnknownPlayerError, UnknownTaskError
-from rltransfer.games.core import Game, State
+from rltransfer.games.core import BoardGame, State
 from rltransfer.inference import load_policy
 from rltransfer.net.policy import PolicyNet, TaskShape, masked_logits
 from rltransfer.runs.checkpoint import CheckpointError
@@ -41,11 +41,11 @@ class Player(Protocol):
 
     name: str
 
-    def act(self, game: Game, state: State, generator: torch.Generator | None) -> Tensor: ...
+    def act(self, game: BoardGame, state: State, generator: torch.Generator | None) -> Tensor: ...
 
 
 # --------------------------------------------------------------------------- tactics
-def winning_actions(game: Game, state: State) -> Tensor:
+def winning_actions(game: BoardGame, state: State) -> Tensor:
     """[N, A] bool: the legal actions that end the game with a win for the player to move.
 
     Computed generically: every board is repeated ``A`` times (``repeat_interleave``, so
@@ -73,7 +73,7 @@ def winning_actions(game: Game, state: State) -> Tensor:
     return won.view(n, a) & legal
 
 
-def null_move_or_none(game: Game, state: State) -> State | None:
+def null_move_or_none(game: BoardGame, state: State) -> State | None:
     """``game.null_move(state)``, or ``None`` where the game defines no null move.
 
     Duck-typed (``getattr``) and tolerant of the base class's ``NotImplementedError``, so
@@ -89,7 +89,7 @@ def null_move_or_none(game: Game, state: State) -> State | None:
     return swapped
 
 
-def threat_actions(game: Game, state: State) -> Tensor:
+def threat_actions(game: BoardGame, state: State) -> Tensor:
     """[N, A] bool, in the mover's action frame: cells where the OPPONENT would win now.
 
     That is :func:`winning_actions` on the null-move position (same stones, opponent to
@@ -110,7 +110,7 @@ def threat_actions(game: Game, state: State) -> Tensor:
     return threats
 
 
-def _threats_or_none(game: Game, state: State) -> Tensor | None:
+def _threats_or_none(game: BoardGame, state: State) -> Tensor | None:
     """:func:`threat_actions`, or ``None`` where the game has no null move."""
     swapped = null_move_or_none(game, state)
     if swapped is None:
@@ -146,7 +146,7 @@ class RandomPlayer:
     def __init__(self, name: str = "random") -> None:
         self.name = name
 
-    def act(self, game: Game, state: State, generator: torch.Generator | None) -> Tensor:
+    def act(self, game: BoardGame, state: State, generator: torch.Generator | None) -> Tensor:
         return game.random_action(state, generator)
 
 
@@ -166,7 +166,7 @@ class GreedyPlayer:
     def __init__(self, name: str = "greedy") -> None:
         self.name = name
 
-    def act(self, game: Game, state: State, generator: torch.Generator | None) -> Tensor:
+    def act(self, game: BoardGame, state: State, generator: torch.Generator | None) -> Tensor:
         if not game.supports_lookahead:
             return game.random_action(state, generator)
         legal = game.legal_mask(state)
@@ -212,7 +212,7 @@ class MixedPlayer:
         self.parts = list(parts)
         self.name = name
 
-    def act(self, game: Game, state: State, generator: torch.Generator | None) -> Tensor:
+    def act(self, game: BoardGame, state: State, generator: torch.Generator | None) -> Tensor:
         slices = split_boards([w for _, w in self.parts], state.batch_size)
         actions = [
             player.act(game, state.index(sl), generator)
@@ -237,7 +237,7 @@ class PerfectTicTacToe:
     def __init__(self, name: str = "perfect") -> None:
         self.name = name
 
-    def act(self, game: Game, state: State, generator: torch.Generator | None) -> Tensor:
+    def act(self, game: BoardGame, state: State, generator: torch.Generator | None) -> Tensor:
         from rltransfer.games.tic_tac_toe import TicTacToeState
 
         if not plays(self, game) or not isinstance(state, TicTacToeState):
@@ -295,7 +295,7 @@ class PolicyPlayer:
         self.name = name if name is not None else f"policy[{task}]"
 
     @torch.no_grad()
-    def act(self, game: Game, state: State, generator: torch.Generator | None) -> Tensor:
+    def act(self, game: BoardGame, state: State, generator: torch.Generator | None) -> Tensor:
         obs = game.observe(state)
         mask = game.legal_mask(state)
         if self.sample:
@@ -312,7 +312,7 @@ _PLAYERS: dict[str, type[RandomPlayer] | type[GreedyPlayer] | type[PerfectTicTac
 }
 
 
-def plays(player: Player, game: Game) -> bool:
+def plays(player: Player, game: BoardGame) -> bool:
     """Whether ``player`` can play ``game``: players that know only some games (the
     perfect tic-tac-toe player) list them in a ``games`` attribute, matched against the
     game's registry id; players without one play every game."""
@@ -337,7 +337,7 @@ def make_player(name: str) -> Player:
 
 
 def run_player(
-    run: str | Path, game: Game, device: torch.device | str = "cpu", sample: bool = True
+    run: str | Path, game: BoardGame, device: torch.device | str = "cpu", sample: bool = True
 ) -> PolicyPlayer:
     """The policy of a trained run for ``game`` (its task by
     :func:`rltransfer.runs.checkpoint.find_task`, which must have the game's shape: planes,
@@ -356,7 +356,7 @@ def run_player(
 
 
 def player_for(
-    opponent: str | Path | Player | None, game: Game, device: torch.device | str = "cpu"
+    opponent: str | Path | Player | None, game: BoardGame, device: torch.device | str = "cpu"
 ) -> Player:
     """The one rule that turns what a user names as an opponent into a player for ``game``.
 
@@ -398,7 +398,7 @@ class CannotPlayError(UnknownPlayerError):
 
 def players_for(
     opponents: Sequence[str | Path | Player],
-    game: Game,
+    game: BoardGame,
     device: torch.device | str = "cpu",
     *,
     skip_unplayable: bool = False,

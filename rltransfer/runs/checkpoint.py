@@ -52,7 +52,7 @@ from safetensors.torch import save as save_safetensors
 
 from rltransfer._version import __version__
 from rltransfer.errors import UnknownTaskError, UserError
-from rltransfer.games.core import Game
+from rltransfer.games.core import BoardGame
 from rltransfer.net.policy import NetConfig, PolicyNet, TaskShape
 from rltransfer.runs.folder import fsync_dir, write_synced
 from rltransfer.specs.config import GameSpec
@@ -297,7 +297,7 @@ class NetworkMeta:
     tasks: dict[str, TaskShape]
     specs: dict[str, GameSpec]
 
-    def find_task(self, game: str | Game, where: str | Path) -> str:
+    def find_task(self, game: str | BoardGame, where: str | Path) -> str:
         """This network's task for ``game`` (see :func:`find_task`)."""
         return find_task(self.specs, self.tasks, game, where)
 
@@ -309,7 +309,7 @@ class AmbiguousTaskError(UnknownTaskError):
 def find_task(
     specs: Mapping[str, GameSpec],
     shapes: Mapping[str, TaskShape],
-    game: str | Game,
+    game: str | BoardGame,
     where: str | Path,
 ) -> str:
     """The task of a run (``specs``, ``shapes``: its tasks) that plays ``game``.

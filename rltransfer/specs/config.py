@@ -28,7 +28,7 @@ import torch
 
 from rltransfer.errors import UserError
 from rltransfer.games import game_class, make
-from rltransfer.games.core import Game
+from rltransfer.games.core import BoardGame
 from rltransfer.specs.presets import resolve_spec
 
 if sys.version_info >= (3, 11):
@@ -74,7 +74,7 @@ class GameSpec:
         """This game's rollout length: ``num_steps``, or ``default`` where it is 0."""
         return self.num_steps or default
 
-    def make(self, **extra: Any) -> Game:
+    def make(self, **extra: Any) -> BoardGame:
         return make(self.id, **self.options, **extra)
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from rltransfer.errors import UnknownTaskError, UserError
-from rltransfer.games.core import Game
+from rltransfer.games.core import BoardGame
 from rltransfer.net.policy import PolicyNet, TaskShape
 from rltransfer.runs.checkpoint import (
     AmbiguousTaskError,
@@ -45,7 +45,11 @@ class TransferError(UserError, ValueError):
 
 # ----------------------------------------------------------------------- the network
 def transfer_net(
-    source: str | Path, task: str, game: Game, keep_heads: bool, device: torch.device | str = "cpu"
+    source: str | Path,
+    task: str,
+    game: BoardGame,
+    keep_heads: bool,
+    device: torch.device | str = "cpu",
 ) -> PolicyNet:
     """A one-task network for ``game`` with the source run's trunk (see module docstring).
 

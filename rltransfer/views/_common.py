@@ -6,15 +6,15 @@ from typing import Any
 
 import numpy as np
 
-from rltransfer.games import Game, State, make
+from rltransfer.games import BoardGame, State, make
 
 #: Render modes every view offers: a text board and an ``[H, W, 3]`` uint8 image.
 RENDER_MODES = ("ansi", "rgb_array")
 
 
-def build_game(game: str | Game, options: dict[str, Any]) -> Game:
+def build_game(game: str | BoardGame, options: dict[str, Any]) -> BoardGame:
     """A game from an id and options, or a built game (which then takes no options)."""
-    if isinstance(game, Game):
+    if isinstance(game, BoardGame):
         if options:
             raise ValueError(f"options {sorted(options)} given with an already built {game!r}")
         return game
@@ -29,7 +29,9 @@ def check_render_mode(render_mode: str | None) -> str | None:
     return render_mode
 
 
-def render_board(game: Game, state: State, render_mode: str, index: int = 0) -> str | np.ndarray:
+def render_board(
+    game: BoardGame, state: State, render_mode: str, index: int = 0
+) -> str | np.ndarray:
     """Board ``index`` as text (``"ansi"``) or as an ``[H, W, 3]`` uint8 array."""
     if render_mode == "ansi":
         return game.render_text(state, index)

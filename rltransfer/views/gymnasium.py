@@ -54,17 +54,17 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 from torch import Tensor
 
-from rltransfer.games import Game, State
+from rltransfer.games import BoardGame, State
 from rltransfer.play import match
 from rltransfer.play.players import Player, player_for
 from rltransfer.views._common import RENDER_MODES, build_game, check_render_mode, render_board
 
 Seat = Literal[0, 1, "random"]
 #: ``opponent(game, state, generator) -> [N] int64`` actions for the mover of every board.
-Opponent = Callable[[Game, State, torch.Generator], Tensor]
+Opponent = Callable[[BoardGame, State, torch.Generator], Tensor]
 
 
-def random_opponent(game: Game, state: State, generator: torch.Generator) -> Tensor:
+def random_opponent(game: BoardGame, state: State, generator: torch.Generator) -> Tensor:
     """Uniformly random legal moves (``game.random_action``): the default opponent."""
     return game.random_action(state, generator)
 
@@ -72,7 +72,7 @@ def random_opponent(game: Game, state: State, generator: torch.Generator) -> Ten
 OpponentLike = str | Path | Player | Opponent | None
 
 
-def _as_opponent(opponent: OpponentLike, game: Game, device: torch.device) -> Opponent:
+def _as_opponent(opponent: OpponentLike, game: BoardGame, device: torch.device) -> Opponent:
     """A name or run path (:func:`rltransfer.play.players.player_for`), a
     :class:`~rltransfer.play.players.Player` or a function -> a function."""
     if opponent is None:
@@ -91,7 +91,7 @@ class _Match:
     """
 
     def __init__(
-        self, game: Game, agent_seat: Seat, opponent: OpponentLike, device: torch.device
+        self, game: BoardGame, agent_seat: Seat, opponent: OpponentLike, device: torch.device
     ) -> None:
         if isinstance(agent_seat, bool) or agent_seat not in (0, 1, "random"):
             raise ValueError(f"agent_seat must be 0, 1 or 'random', got {agent_seat!r}")
@@ -135,7 +135,7 @@ class _Match:
         return match.restart(self.game, state, done, seat, reply, generator), seat
 
 
-def _board_spaces(game: Game) -> tuple[spaces.Box, spaces.Discrete]:
+def _board_spaces(game: BoardGame) -> tuple[spaces.Box, spaces.Discrete]:
     obs = spaces.Box(0.0, 1.0, (game.num_planes, game.height, game.width), dtype=np.float32)
     return obs, spaces.Discrete(game.num_actions)
 
@@ -160,7 +160,7 @@ class BoardGameEnv(gym.Env[np.ndarray, np.int64]):
 
     def __init__(
         self,
-        game: str | Game,
+        game: str | BoardGame,
         *,
         agent_seat: Seat = "random",
         opponent: OpponentLike = None,
@@ -276,7 +276,7 @@ class BoardGameVectorEnv(gym.vector.VectorEnv[Tensor, Tensor, Tensor]):
 
     def __init__(
         self,
-        game: str | Game,
+        game: str | BoardGame,
         num_envs: int,
         *,
         agent_seat: Seat = "random",

@@ -42,7 +42,7 @@ import torch
 from gymnasium import spaces
 from pettingzoo import AECEnv
 
-from rltransfer.games import Game, State
+from rltransfer.games import BoardGame, State
 from rltransfer.views._common import RENDER_MODES, build_game, check_render_mode, render_board
 
 AGENTS = ("player_0", "player_1")
@@ -60,7 +60,9 @@ class BoardGameAEC(AECEnv[str, Observation, int]):
         **options: game options, e.g. ``size=6`` or ``illegal_action="raise"``.
     """
 
-    def __init__(self, game: str | Game, render_mode: str | None = None, **options: Any) -> None:
+    def __init__(
+        self, game: str | BoardGame, render_mode: str | None = None, **options: Any
+    ) -> None:
         super().__init__()
         self.game = build_game(game, options)
         self.render_mode = check_render_mode(render_mode)
