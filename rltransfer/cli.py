@@ -296,6 +296,9 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
         "unfreeze_after": args.unfreeze_after,
         "trunk_lr_scale": args.trunk_lr_scale,
         "keep_heads": args.keep_heads or None,
+        "stem_from": args.stem_from,
+        "heads_from": args.heads_from,
+        "reset_last": args.reset_last or None,
         "seeds": args.seeds,
         "baseline": args.baseline,
         "threshold": args.threshold,
@@ -460,6 +463,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unfreeze-after", type=int, metavar="ITERS", help="gradual: frozen iterations")
     p.add_argument("--trunk-lr-scale", type=float, metavar="X", help="trunk learning-rate factor")
     p.add_argument("--keep-heads", action="store_true", help="reuse the source game's stem/heads")
+    p.add_argument(
+        "--stem-from",
+        nargs="?",
+        const="auto",
+        metavar="TASK",
+        help="map a source task's stem to the target by plane meaning (no TASK: best match)",
+    )
+    p.add_argument(
+        "--heads-from",
+        nargs="?",
+        const="auto",
+        metavar="TASK",
+        help="copy a source task's policy and value heads (no TASK: best plane match)",
+    )
+    p.add_argument(
+        "--reset-last", action="store_true", help="re-initialise the last layer of copied heads"
+    )
     p.add_argument("--steps", type=int, help="learner decisions per arm and seed")
     p.add_argument("--seeds", type=int, help="seeds per arm (paired between arms)")
     p.add_argument("--baseline", choices=["scratch", "none"], help="also train from scratch")

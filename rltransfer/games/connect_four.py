@@ -57,6 +57,7 @@ class ConnectFour(Game[ConnectFourState]):
     state_type = ConnectFourState
     height, width = ROWS, COLS
     num_planes = 2
+    planes = ("own", "opponent")
     num_actions = ROWS * COLS
     max_moves = ROWS * COLS
 

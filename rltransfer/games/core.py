@@ -174,6 +174,11 @@ class BoardGame(ABC, Generic[StateT]):
     has_pass: bool = False
     #: Upper bound on the plies of one game (passes included).
     max_moves: int
+    #: What each observation plane means, in order: ``"own"`` (the mover's stones),
+    #: ``"opponent"`` (the other player's), then game-specific names (Othello:
+    #: ``"black_to_move"``); ``"unknown"`` where a game does not say (PettingZoo envs
+    #: outside the known table). Transfer maps a stem's input channels by these names.
+    planes: tuple[str, ...]
     #: Actions are the cells ``r * W + c`` (+ a last pass action where ``has_pass``), so a
     #: fully convolutional policy head fits; False asks the network for a flat head.
     cell_actions: bool = True
@@ -372,6 +377,8 @@ class Game(BoardGame[StateT]):
     """
 
     options: ClassVar[Mapping[str, Option]] = {}
+    #: the default :meth:`observe`'s two planes; a game with other planes declares its own
+    planes: tuple[str, ...] = ("own", "opponent")
     functional: ClassVar[bool] = True
     supports_lookahead: ClassVar[bool] = True
 

@@ -46,6 +46,7 @@ class Gomoku(Game[GomokuState]):
         "size": Option(default=_DEFAULT_SIZE, choices=_SIZES, help="board side (size x size)")
     }
     num_planes = 2
+    planes = ("own", "opponent")
 
     def __init__(
         self, size: int = _DEFAULT_SIZE, *, illegal_action: IllegalActionMode = "lose"

@@ -69,6 +69,7 @@ class Hex(Game[HexState]):
         )
     }
     num_planes = 2
+    planes = ("own", "opponent")
 
     def __init__(
         self, size: int = _DEFAULT_SIZE, *, illegal_action: IllegalActionMode = "lose"

@@ -76,6 +76,7 @@ class Othello(Game[OthelloState]):
         "size": Option(default=8, choices=(6, 8), help="board side (6x6 or the standard 8x8)")
     }
     has_pass = True
+    planes = ("own", "opponent", "black_to_move")
 
     def __init__(self, size: int = 8, *, illegal_action: IllegalActionMode = "lose") -> None:
         super().__init__(illegal_action=illegal_action)

@@ -89,6 +89,8 @@ class KnownEnv:
     has_pass: bool = False
     #: observation planes holding the mover's and the opponent's pieces (for ``board``)
     stones: tuple[tuple[int, ...], tuple[int, ...]] = ((0,), (1,))
+    #: what each observation plane means (``BoardGame.planes``); empty: unknown
+    planes: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +165,10 @@ class _EnvEntry:
     builtin: bool
 
 
+#: The planes of the envs whose observation is the mover's pieces, then the opponent's.
+_OWN_OPPONENT = ("own", "opponent")
+
+
 # The PettingZoo classic envs that fit the adapter, each imported by a fixed statement only
 # when a game of it is made (python-chess and pygame are optional).
 def _chess_v6() -> Callable[..., Any]:
@@ -200,13 +206,13 @@ _ENVS: dict[str, _EnvEntry] = {
         _chess_v6, {}, KnownEnv(cell_actions=False, stones=_CHESS_PIECES), builtin=True
     ),
     "connect_four_v3": _EnvEntry(  # actions are columns
-        _connect_four_v3, {}, KnownEnv(cell_actions=False), builtin=True
+        _connect_four_v3, {}, KnownEnv(cell_actions=False, planes=_OWN_OPPONENT), builtin=True
     ),
     "go_v5": _EnvEntry(  # action a is the cell (a // N, a % N), N * N the pass
         _go_v5, _GO_OPTIONS, KnownEnv(cell_actions=True, has_pass=True), builtin=True
     ),
     "tictactoe_v3": _EnvEntry(  # cells numbered column-major
-        _tictactoe_v3, {}, KnownEnv(cell_actions=False), builtin=True
+        _tictactoe_v3, {}, KnownEnv(cell_actions=False, planes=_OWN_OPPONENT), builtin=True
     ),
 }
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -382,6 +388,8 @@ class OutsideGame(BoardGame[OutsideState]):
         if self.cell_actions and self.num_actions != self.height * self.width + self.has_pass:
             self.cell_actions = False  # e.g. another board size than the table assumed
         self.stones = tuple(tuple(p for p in ps if p < self.num_planes) for ps in known.stones)
+        fits = len(known.planes) == self.num_planes
+        self.planes = known.planes if fits else ("unknown",) * self.num_planes
         self.max_moves = max_moves or 10 * self.height * self.width
 
     # -------------------------------------------------------------------------- envs

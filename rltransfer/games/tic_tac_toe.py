@@ -48,6 +48,7 @@ class TicTacToe(Game[TicTacToeState]):
     state_type = TicTacToeState
     height, width = 3, 3
     num_planes = 2
+    planes = ("own", "opponent")
     num_actions = 9
     max_moves = 9
 

@@ -158,7 +158,11 @@ def build_session(cfg: TrainConfig, path: Path, net: PolicyNet | None = None) ->
         if len(games) != 1:
             raise ConfigError(f"a transfer run trains one target game, not {list(games)}")
         ((task, game),) = games.items()
-        net = transfer_net(cfg.transfer.source, task, game, cfg.transfer.keep_heads, device)
+        t = cfg.transfer
+        net = transfer_net(
+            t.source, task, game, t.keep_heads, device,
+            stem_from=t.stem_from, heads_from=t.heads_from, reset_last=t.reset_last,
+        )  # fmt: skip
     elif net is None:
         net = PolicyNet({k: TaskShape.of(g) for k, g in games.items()}, cfg.net)
     net = net.to(device)

@@ -364,6 +364,11 @@ class TransferSettings:
     unfreeze_after: int = 10  # gradual: iterations with the trunk frozen
     trunk_lr_scale: float = 1.0  # the trunk's learning rate relative to the rest
     keep_heads: bool = False  # reuse the source game's stem and heads (same game, any size)
+    # carry a stem / heads across games: a source task name, or "auto" (the task whose
+    # planes match best); "" keeps them fresh. See rltransfer.transfer.network.
+    stem_from: str = ""
+    heads_from: str = ""
+    reset_last: bool = False  # re-initialise the last layer of each copied head
     seeds: int = 3  # seeds per arm of a transfer experiment
     baseline: str = "scratch"  # scratch: train the target from scratch too; none: skip it
     threshold: float = 0.0  # score for time-to-threshold; 0: 90% of scratch's final score
@@ -382,6 +387,12 @@ class TransferSettings:
             )
         if not 0 <= self.threshold <= 1:
             raise ConfigError(f"transfer.threshold is a score in [0, 1], got {self.threshold}")
+        for name in ("stem_from", "heads_from"):
+            value = getattr(self, name)
+            if value and value != "auto" and not TASK_NAME.fullmatch(value):
+                raise ConfigError(
+                    f"transfer.{name} must be a source task name or 'auto', got {value!r}"
+                )
 
 
 #: The tables of an agent preset and of a run's ``config.toml``, and their types.

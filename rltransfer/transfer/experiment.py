@@ -394,6 +394,18 @@ def transfer_report(
     return report
 
 
+def _mapping(settings: dict[str, Any]) -> str:
+    """The mapped stem and heads of a cross-game transfer, for the report ('' if none)."""
+    parts = [
+        f"{what} from {settings[key]}"
+        for what, key in (("stem", "stem_from"), ("heads", "heads_from"))
+        if settings.get(key)
+    ]
+    if settings.get("reset_last"):
+        parts.append("last head layers reset")
+    return ", ".join(parts) + ", " if parts else ""
+
+
 def format_report(report: dict[str, Any]) -> str:
     """``transfer_report.md``: settings, metrics table (mean, spread, per seed)."""
     s = report["settings"]
@@ -407,7 +419,8 @@ def format_report(report: dict[str, Any]) -> str:
             else ""
         )
         + f", trunk learning-rate scale {s['trunk_lr_scale']}, keep heads: {s['keep_heads']}, "
-        f"{s['seeds']} seed(s) per arm, score against {s['opponent']}.",
+        + _mapping(s)
+        + f"{s['seeds']} seed(s) per arm, score against {s['opponent']}.",
         "",
         "| arm | final score: the curve's last point (mean) | min | max |",
         "|---|---|---|---|",
