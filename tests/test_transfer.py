@@ -177,6 +177,7 @@ def test_transfer_experiment_writes_report_and_tensorboard(tmp_path: Path, sourc
         "asymptotic_gain",
         "time_to_threshold_ratio",
         "area_ratio",
+        "few_shot_gain",
     }
     assert report["metrics"]["jumpstart"]["seeds"] == 2
     curve = report["curves"]["transfer"][0]
@@ -231,3 +232,16 @@ def test_cli_transfer_errors(
     assert "does not exist" in capsys.readouterr().err
     assert main(["transfer", "--from", str(source), "--to", "chess"]) == 2
     assert "unknown game 'chess'" in capsys.readouterr().err
+
+
+def test_a_crossing_needs_consecutive_evaluations_and_few_shot_reads_the_budget() -> None:
+    from rltransfer.transfer.metrics import few_shot
+
+    curve = [(0, 0.1), (10, 0.9), (20, 0.2), (30, 0.8), (40, 0.85), (50, 0.3)]
+    assert time_to_threshold(curve, 0.8) == 10  # one noisy point counts with consecutive=1
+    assert time_to_threshold(curve, 0.8, consecutive=2) == 30
+    assert time_to_threshold(curve, 0.8, consecutive=3) is None  # never: a failure
+    scratch = [(0, 0.0), (10, 0.85), (20, 0.9), (30, 0.9)]
+    assert time_to_threshold_ratio(curve, scratch, 0.8, consecutive=2) == 3.0
+    assert few_shot(curve, 0.05) == 0.9  # 5% of 50 steps: the first point at or past 2.5
+    assert few_shot(curve, 0.0) == 0.1 and few_shot(curve, 1.0) == 0.3

@@ -16,7 +16,7 @@ such as ``othello_size6``; ``a|b`` stands for one tag per name)::
     boards/<game>                             final self-play boards (images)
     config                                    the resolved config as TOML (text)
     hparams/games/<game>/score_vs_<opponent>  the final evaluation, for the HParams dashboard
-    transfer/jumpstart|asymptotic_gain|time_to_threshold_ratio|area_ratio   experiment folder
+    transfer/jumpstart|asymptotic_gain|time_to_threshold_ratio|area_ratio|few_shot_gain  experiment
 
 Each run also gets a custom-scalars layout (:func:`run_layout`: every game's score on one
 chart per opponent), and a transfer experiment's folder one that overlays its arms
@@ -59,7 +59,13 @@ LOSS_METRICS = ("policy", "value", "entropy", "approx_kl", "clipfrac", "explaine
 GAME_LEARNING_METRICS = ("approx_kl", "clipfrac", "entropy")
 GAME_METRICS = ("episode_length", "return", *GAME_LEARNING_METRICS)
 GAME_OPPONENT_METRICS = ("win_rate_vs_", "score_vs_")  # followed by the opponent's name
-TRANSFER_METRICS = ("jumpstart", "asymptotic_gain", "time_to_threshold_ratio", "area_ratio")
+TRANSFER_METRICS = (
+    "jumpstart",
+    "asymptotic_gain",
+    "time_to_threshold_ratio",
+    "area_ratio",
+    "few_shot_gain",
+)
 
 _NAME = re.compile(r"[A-Za-z0-9_.\-]+")  # one tag segment: no '/', no spaces
 

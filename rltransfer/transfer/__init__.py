@@ -3,7 +3,7 @@
 * :mod:`~rltransfer.transfer.network`: the target network (the source's trunk; fresh or
   kept stem and heads) and the freeze / gradual-unfreeze schedules;
 * :mod:`~rltransfer.transfer.metrics`: jumpstart, asymptotic gain, time-to-threshold
-  ratio and area ratio on learning curves (Taylor & Stone 2009);
+  ratio and area ratio on learning curves (Taylor & Stone 2009), and the few-shot score;
 * :mod:`~rltransfer.transfer.experiment`: transfer and scratch arms over paired seeds,
   with a report (``rltransfer transfer``). Not imported here: it pulls in the training
   loop, which itself builds transfer networks.
@@ -14,6 +14,7 @@ from rltransfer.transfer.metrics import (
     area,
     area_ratio,
     asymptotic_gain,
+    few_shot,
     jumpstart,
     time_to_threshold,
     time_to_threshold_ratio,
@@ -32,6 +33,7 @@ __all__ = [
     "area",
     "area_ratio",
     "asymptotic_gain",
+    "few_shot",
     "jumpstart",
     "param_groups",
     "set_trunk_frozen",

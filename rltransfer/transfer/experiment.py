@@ -46,12 +46,17 @@ from rltransfer.transfer.metrics import (
     Curve,
     area_ratio,
     asymptotic_gain,
+    few_shot,
     jumpstart,
     time_to_threshold,
     time_to_threshold_ratio,
 )
 
 MIN_EVALUATIONS = 20
+#: evaluations in a row that must reach the threshold for a crossing (time to threshold)
+CONSECUTIVE = 2
+#: the few-shot point: the score after this fraction of an arm's learner steps
+FEW_SHOT = 0.05
 
 
 MANIFEST = "experiment.json"
@@ -373,6 +378,11 @@ def transfer_report(
         "settings": dataclasses.asdict(settings),
         "curves": {arm: [list(map(list, c)) for c in cs] for arm, cs in curves.items()},
         "final_score": {arm: _summary([c[-1][1] for c in cs]) for arm, cs in curves.items()},
+        "few_shot": {
+            arm: _summary([few_shot(c, FEW_SHOT) for c in cs]) for arm, cs in curves.items()
+        },
+        "few_shot_fraction": FEW_SHOT,
+        "consecutive": CONSECUTIVE,
     }
     if "scratch" not in curves:
         report["metrics"] = {}
@@ -384,12 +394,16 @@ def transfer_report(
         "jumpstart": _summary([jumpstart(t, s) for t, s in pairs]),
         "asymptotic_gain": _summary([asymptotic_gain(t, s) for t, s in pairs]),
         "time_to_threshold_ratio": _summary(
-            [time_to_threshold_ratio(t, s, threshold) for t, s in pairs]
+            [time_to_threshold_ratio(t, s, threshold, CONSECUTIVE) for t, s in pairs]
         ),
         "area_ratio": _summary([area_ratio(t, s) for t, s in pairs]),
+        "few_shot_gain": _summary(
+            [few_shot(t, FEW_SHOT) - few_shot(s, FEW_SHOT) for t, s in pairs]
+        ),
     }
     report["steps_to_threshold"] = {
-        arm: [time_to_threshold(c, threshold) for c in cs] for arm, cs in curves.items()
+        arm: [time_to_threshold(c, threshold, CONSECUTIVE) for c in cs]
+        for arm, cs in curves.items()
     }
     return report
 
@@ -428,6 +442,12 @@ def format_report(report: dict[str, Any]) -> str:
     for arm, fs in report["final_score"].items():
         mean, lo, hi = (fs.get(k, float("nan")) for k in ("mean", "min", "max"))
         lines.append(f"| {arm} | {mean:.3f} | {lo:.3f} | {hi:.3f} |")
+    if "few_shot" in report:  # reports written before the few-shot point have none
+        fraction = report["few_shot_fraction"]
+        lines += ["", f"Few-shot score (after {fraction:.0%} of the steps), mean over seeds: "]
+        lines[-1] += "; ".join(
+            f"{arm} {fs['mean']:.3f}" for arm, fs in report["few_shot"].items() if fs["defined"]
+        )
     lines += [
         "",
         "Every score here and every metric below comes from the learning curves (the runs' "
@@ -437,7 +457,9 @@ def format_report(report: dict[str, Any]) -> str:
     if report["metrics"]:
         lines += [
             "",
-            f"Threshold: {report['threshold']:.3f}. Steps to reach it per seed: "
+            f"Threshold: {report['threshold']:.3f}, reached when "
+            f"{report.get('consecutive', 1)} evaluation(s) in a row score at least that. "
+            "Steps to reach it per seed: "
             + "; ".join(f"{arm} {v}" for arm, v in report["steps_to_threshold"].items()),
             "",
             "| metric | mean | std | min | max | per seed |",
@@ -456,7 +478,9 @@ def format_report(report: dict[str, Any]) -> str:
             "last points, transfer minus scratch. Time-to-threshold ratio: learner steps to "
             "reach the threshold, transfer / scratch (< 1 is faster). Area ratio: (area under "
             "transfer curve - area under scratch curve) / area under scratch curve (Taylor & "
-            "Stone 2009).",
+            "Stone 2009). Few-shot gain: the few-shot scores, transfer minus scratch. A seed "
+            "that never reaches the threshold has no ratio (not reached): it is a failure, "
+            "counted in the per-seed column, not dropped.",
         ]
     return "\n".join(lines) + "\n"
 
