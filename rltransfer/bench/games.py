@@ -19,6 +19,7 @@ import torch
 
 from rltransfer.games import make
 from rltransfer.games.core import BoardGame, State
+from rltransfer.games.mnk import MNK
 
 #: (label, game id, options) of the benchmarked configurations.
 DEFAULT_GAMES: tuple[tuple[str, str, dict[str, Any]], ...] = (
@@ -30,16 +31,13 @@ DEFAULT_GAMES: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("hex 11x11", "hex", {"size": 11}),
     ("gomoku 9x9", "gomoku", {"size": 9}),
     ("gomoku 15x15", "gomoku", {"size": 15}),
+    # the m,n,k-game as each of the three games above that it generalises
+    ("mnk 3,3,3", "mnk", {"m": 3, "n": 3, "k": 3}),
+    ("mnk 6,7,4 gravity", "mnk", {"m": 6, "n": 7, "k": 4, "gravity": True}),
+    ("mnk 15,15,5", "mnk", {"m": 15, "n": 15, "k": 5}),
 )
 CPU_BATCHES = (1024, 4096, 16384, 65536)
 CUDA_BATCHES = tuple(2**k for k in range(14, 21, 2))
-_OPENSPIEL = {
-    "tic_tac_toe": ("tic_tac_toe", {}),
-    "connect_four": ("connect_four", {}),
-    "othello": ("othello", {}),  # 8x8 only
-    "hex": ("hex", {"board_size": "size"}),
-    "gomoku": ("gomoku", {"size": "size"}),
-}
 
 
 @dataclasses.dataclass
@@ -146,17 +144,33 @@ def time_pettingzoo(game_id: str, seconds: float) -> float | None:
     return steps / (time.perf_counter() - start)
 
 
-def time_openspiel(game_id: str, options: dict[str, Any], seconds: float) -> float | None:
-    """Steps per second of OpenSpiel's version of the game in its usual Python loop;
+def openspiel_version(game: BoardGame) -> tuple[str, dict[str, Any]] | None:
+    """OpenSpiel's name and parameters for the same game as ``game``; ``None`` where it has
+    none. Its ``othello`` is 8x8 only; its ``mnk`` calls the width ``m`` and has no gravity,
+    and its ``connect_four`` takes any shape, so an m,n,k-game with gravity is that."""
+    size = getattr(game, "size", None)
+    if game.id in ("tic_tac_toe", "connect_four") or (game.id == "othello" and size == 8):
+        return game.id, {}
+    if game.id in ("hex", "gomoku"):
+        return game.id, {"board_size" if game.id == "hex" else "size": size}
+    if isinstance(game, MNK) and game.gravity:
+        return "connect_four", {"rows": game.m, "columns": game.n, "x_in_row": game.k}
+    if isinstance(game, MNK):
+        return "mnk", {"m": game.n, "n": game.m, "k": game.k}
+    return None
+
+
+def time_openspiel(game: BoardGame, seconds: float) -> float | None:
+    """Steps per second of OpenSpiel's version of ``game`` in its usual Python loop;
     ``None`` where OpenSpiel has none or cannot be imported (see :func:`missing_references`)."""
+    version = openspiel_version(game)
     try:
         pyspiel = _pyspiel()
     except ImportError:
         return None
-    if game_id not in _OPENSPIEL or (game_id == "othello" and options.get("size", 8) != 8):
+    if version is None:
         return None
-    name, params = _OPENSPIEL[game_id]
-    spiel = pyspiel.load_game(name, {k: options.get(v, v) for k, v in params.items()})
+    spiel = pyspiel.load_game(*version)
     rng = random.Random(0)
     state, steps, start = spiel.new_initial_state(), 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -191,7 +205,7 @@ def run_bench(
                 say(f"{label}: reference one-board loops")
                 measured = {
                     "pettingzoo": time_pettingzoo(game_id, seconds),
-                    "openspiel": time_openspiel(game_id, options, seconds),
+                    "openspiel": time_openspiel(game, seconds),
                 }
                 for impl, sps in measured.items():
                     if sps is not None:

@@ -21,6 +21,7 @@ from rltransfer.games.connect_four import ConnectFour
 from rltransfer.games.core import BoardGame, Game, IllegalActionError, Option, State
 from rltransfer.games.gomoku import Gomoku
 from rltransfer.games.hex import Hex
+from rltransfer.games.mnk import MNK
 from rltransfer.games.othello import Othello
 from rltransfer.games.outside import PREFIX as OUTSIDE_PREFIX
 from rltransfer.games.outside import (
@@ -111,7 +112,9 @@ def describe_options(game_id: str) -> str:
 
 
 def parse_game_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``"othello:size=8"`` -> ``("othello", {"size": 8})``; numbers become ints or floats.
+    """``"othello:size=8"`` -> ``("othello", {"size": 8})``; numbers become ints or floats,
+    ``true`` / ``false`` (any case) bools: ``"mnk:m=6,gravity=true"`` ->
+    ``("mnk", {"m": 6, "gravity": True})``. Anything else stays a string.
 
     PettingZoo ids keep their prefix: ``"pettingzoo:go_v5:board_size=9"`` ->
     ``("pettingzoo:go_v5", {"board_size": 9})``.
@@ -125,11 +128,14 @@ def parse_game_spec(spec: str) -> tuple[str, dict[str, Any]]:
         key, eq, value = item.partition("=")
         if not eq or not key:
             raise GameOptionError(f"bad game option {item!r} in {spec!r}: expected key=value")
-        options[key.strip()] = _number_or_text(value.strip())
+        options[key.strip()] = _option_value(value.strip())
     return game_id.strip(), options
 
 
-def _number_or_text(value: str) -> int | float | str:
+def _option_value(value: str) -> bool | int | float | str:
+    """One option value of a spec string as the type a suite file would give it."""
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
     if value.lstrip("-").isdigit():
         return int(value)
     try:
@@ -138,7 +144,7 @@ def _number_or_text(value: str) -> int | float | str:
         return value
 
 
-for _cls in (TicTacToe, ConnectFour, Othello, Hex, Gomoku):
+for _cls in (TicTacToe, ConnectFour, Othello, Hex, Gomoku, MNK):
     register(_cls)
 
 __all__ = [

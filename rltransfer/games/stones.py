@@ -1,8 +1,9 @@
 """Shared pieces of the games kept as two bitboards, the mover's and the other player's.
 
-Tic-tac-toe and Connect Four store ``mover`` and ``other`` int64 bitboards: a move adds a
-stone to ``mover`` and swaps the two, so no per-player select is ever needed; a null move
-is a plain swap. Only the bit layout and the win test differ between the two games.
+Tic-tac-toe and Connect Four store ``mover`` and ``other`` int64 bitboards ([N], one word
+per board), the m,n,k-game packed row words ([N, L] int64, see ``rltransfer.games.mnk``):
+a move adds a stone to ``mover`` and swaps the two, so no per-player select is ever needed;
+a null move is a plain swap. Only the bit layout and the win test differ between the games.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from rltransfer.games.core import Game, State, bits_to_cells
 
 @dataclasses.dataclass(frozen=True)
 class StonesState(State):
-    mover: Tensor  # [N] int64 bitboard: stones of the player to move
-    other: Tensor  # [N] int64 bitboard: stones of the other player
+    mover: Tensor  # [N] int64 bitboard (mnk: [N, L] int64): stones of the player to move
+    other: Tensor  # the same for the other player
 
 
 T = TypeVar("T", bound=StonesState)
