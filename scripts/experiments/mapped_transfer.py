@@ -1,0 +1,230 @@
+"""Cross-game transfer with mapped stems and heads, measured with paired seeds.
+
+The plan is fixed here before any result is seen (issue 9):
+
+* **Sources**, one run per seed: ``lines`` (line games without gravity: tic-tac-toe,
+  m,n,k 4x4x3 and 6x7x4, Gomoku 7x7) and ``classic_no_c4`` (tic-tac-toe, Othello 6x6,
+  Hex 7x7), ``ppo_small``, ``SOURCE_STEPS`` learner steps, ``train.seed`` = the seed.
+* **Connect Four, held out** (no source saw it nor any game with gravity): for each seed a
+  scratch arm and the 2x2 control {classic_no_c4, lines} x {fresh stem and heads, mapped
+  stem and heads} (mapped from the source task named in ``PAIRS``, without
+  ``--reset-last``, so the zero-shot policy is the source's), plus the lines trunk
+  *frozen* with a mapped stem and heads. ``TARGET_STEPS`` learner steps per arm, >= 20
+  evaluations, scored against greedy.
+* **Two more pairs**, fresh against mapped: lines -> Gomoku 9x9 (within the family) and
+  classic_no_c4's Othello 6x6 -> m,n,k 5x5x4 (across families).
+
+Every run is a run folder under ``--out``; a finished one is kept, so the script can be
+run again after an interruption. ``--report`` only aggregates what is there:
+mean over seeds with a 95% t-interval, the per-seed values, and the issue's criteria.
+
+    python scripts/experiments/mapped_transfer.py --out runs/mapped --jobs 2
+    python scripts/experiments/mapped_transfer.py --out runs/mapped --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+SEEDS = (1, 2, 3)
+SOURCE_STEPS = 400_000
+TARGET_STEPS = 150_000
+OTHER_STEPS = 100_000
+SOURCES = {"lines": "lines", "no_c4": "classic_no_c4"}
+
+
+def _arm(
+    name: str, source: str, target: str, *, mapped_from: str | None, steps: int,
+    mode: str = "finetune",
+) -> dict[str, object]:  # fmt: skip
+    return {
+        "name": name, "source": source, "target": target, "mapped_from": mapped_from,
+        "steps": steps, "mode": mode,
+    }  # fmt: skip
+
+
+#: (experiment name, source suite key, target, mapped source task or None, steps, mode)
+PAIRS = [
+    _arm("c4_lines_fresh", "lines", "connect_four", mapped_from=None, steps=TARGET_STEPS),
+    _arm("c4_lines_mapped", "lines", "connect_four", mapped_from="mnk_k4_m6_n7",
+         steps=TARGET_STEPS),
+    _arm("c4_no_c4_fresh", "no_c4", "connect_four", mapped_from=None, steps=TARGET_STEPS),
+    _arm("c4_no_c4_mapped", "no_c4", "connect_four", mapped_from="tic_tac_toe",
+         steps=TARGET_STEPS),
+    _arm("c4_lines_mapped_frozen", "lines", "connect_four", mapped_from="mnk_k4_m6_n7",
+         steps=TARGET_STEPS, mode="freeze"),
+    _arm("gomoku9_lines_fresh", "lines", "gomoku:size=9", mapped_from=None, steps=OTHER_STEPS),
+    _arm("gomoku9_lines_mapped", "lines", "gomoku:size=9", mapped_from="gomoku_size7",
+         steps=OTHER_STEPS),
+    _arm("mnk554_othello_fresh", "no_c4", "mnk:m=5,n=5,k=4", mapped_from=None,
+         steps=OTHER_STEPS),
+    _arm("mnk554_othello_mapped", "no_c4", "mnk:m=5,n=5,k=4", mapped_from="othello_size6",
+         steps=OTHER_STEPS),
+]  # fmt: skip
+
+
+def _run(command: list[str], log: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    with log.open("a") as f:
+        f.write("$ " + " ".join(command) + "\n")
+        f.flush()
+        subprocess.run(command, check=True, stdout=f, stderr=subprocess.STDOUT, env=env)
+
+
+def source_path(out: Path, key: str, seed: int) -> Path:
+    return out / f"src_{key}_s{seed}"
+
+
+def train_source(out: Path, key: str, seed: int) -> None:
+    path = source_path(out, key, seed)
+    if (path / "eval.json").is_file():
+        return
+    command = [
+        sys.executable, "-m", "rltransfer", "train", "--suite", SOURCES[key], "--agent",
+        "ppo_small", "--steps", str(SOURCE_STEPS), "--seed", str(seed), "--device", "cpu",
+        "--run-dir", str(out), "--name", path.name, "--quiet",
+    ]  # fmt: skip
+    if (path / "config.toml").is_file():  # interrupted: continue it
+        command = [sys.executable, "-m", "rltransfer", "train", "--resume", str(path), "--quiet"]
+    _run(command, out / "log.txt")
+
+
+def experiment_path(out: Path, pair: dict[str, object], seed: int) -> Path:
+    return out / f"{pair['name']}_s{seed}"
+
+
+def scratch_home(out: Path, pair: dict[str, object], seed: int) -> Path:
+    """The experiment of this target and seed that trains the scratch arm (the first
+    pair with that target); the others reuse it."""
+    first = next(p for p in PAIRS if p["target"] == pair["target"])
+    return experiment_path(out, first, seed)
+
+
+def run_pair(out: Path, pair: dict[str, object], seed: int) -> None:
+    path = experiment_path(out, pair, seed)
+    if (path / "transfer.json").is_file():
+        return
+    if (path / "experiment.json").is_file():
+        _run([sys.executable, "-m", "rltransfer", "transfer", "--resume", str(path), "--quiet"],
+             out / "log.txt")  # fmt: skip
+        return
+    home = scratch_home(out, pair, seed)
+    command = [
+        sys.executable, "-m", "rltransfer", "transfer",
+        "--from", str(source_path(out, str(pair["source"]), seed)), "--to", str(pair["target"]),
+        "--mode", str(pair["mode"]), "--steps", str(pair["steps"]), "--seeds", "1",
+        "--opponent", "greedy", "--agent", "ppo_small", "--num-envs", "64",
+        "--set", f"train.seed={seed}", "--device", "cpu",
+        "--run-dir", str(out), "--name", path.name, "--quiet",
+    ]  # fmt: skip
+    if pair["mapped_from"]:
+        command += [
+            "--stem-from",
+            str(pair["mapped_from"]),
+            "--heads-from",
+            str(pair["mapped_from"]),
+        ]
+    if home != path:
+        command += ["--scratch-from", str(home)]
+    _run(command, out / "log.txt")
+
+
+def run_all(out: Path, jobs: int) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        list(pool.map(lambda ks: train_source(out, *ks), [(k, s) for s in SEEDS for k in SOURCES]))
+        homes = [
+            (p, s)
+            for s in SEEDS
+            for p in PAIRS
+            if scratch_home(out, p, s) == experiment_path(out, p, s)
+        ]
+        list(pool.map(lambda ps: run_pair(out, *ps), homes))
+        rest = [(p, s) for s in SEEDS for p in PAIRS if (p, s) not in homes]
+        list(pool.map(lambda ps: run_pair(out, *ps), rest))
+
+
+# ------------------------------------------------------------------------- the report
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571}
+
+
+def interval(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return f"{mean:+.3f}"
+    half = T95[len(values) - 1] * statistics.stdev(values) / math.sqrt(len(values))
+    return f"{mean:+.3f} ± {half:.3f}"
+
+
+def report(out: Path) -> str:
+    lines = [
+        f"Connect Four held out; {TARGET_STEPS:,} learner steps per arm ({OTHER_STEPS:,} for the "
+        f"other pairs), seeds {', '.join(map(str, SEEDS))}, one source run per seed "
+        f"({SOURCE_STEPS:,} steps each), scores against greedy. Mean over seeds ± 95% "
+        "t-interval half-width; per-seed values in brackets; a threshold never crossed "
+        "(two evaluations in a row at >= 90% of scratch's final score) is 'x'.",
+        "",
+        "| experiment | zero-shot | jumpstart | few-shot gain | time-to-threshold ratio | "
+        "asymptotic gain | area ratio | final (transfer / scratch) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for pair in PAIRS:
+        reports = []
+        for seed in SEEDS:
+            path = experiment_path(out, pair, seed) / "transfer.json"
+            if path.is_file():
+                reports.append(json.loads(path.read_text()))
+        if not reports:
+            lines.append(f"| {pair['name']} | (not run) |||||||")
+            continue
+
+        def cell(name: str, reports: list[dict] = reports) -> str:
+            values = [r["metrics"][name]["per_seed"][0] for r in reports]
+            known = [v for v in values if v is not None]
+            per = ", ".join("x" if v is None else f"{v:.2f}" for v in values)
+            return f"{interval(known)} [{per}]"
+
+        zero = [r["curves"]["transfer"][0][0][1] for r in reports]
+        final_t = [r["final_score"]["transfer"]["mean"] for r in reports]
+        final_s = [r["final_score"]["scratch"]["mean"] for r in reports]
+        lines.append(
+            f"| {pair['name']} ({len(reports)} seeds) | {statistics.fmean(zero):.3f} | "
+            f"{cell('jumpstart')} | {cell('few_shot_gain')} | {cell('time_to_threshold_ratio')} | "
+            f"{cell('asymptotic_gain')} | {cell('area_ratio')} | "
+            f"{statistics.fmean(final_t):.3f} / {statistics.fmean(final_s):.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/mapped"))
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--report", action="store_true", help="aggregate only, run nothing")
+    parser.add_argument("--scale", type=float, default=1.0, help="budgets x this (smoke tests)")
+    args = parser.parse_args()
+    global SOURCE_STEPS, TARGET_STEPS, OTHER_STEPS
+    SOURCE_STEPS, TARGET_STEPS, OTHER_STEPS = (
+        max(1, int(x * args.scale)) for x in (SOURCE_STEPS, TARGET_STEPS, OTHER_STEPS)
+    )
+    for pair in PAIRS:
+        pair["steps"] = max(1, int(int(str(pair["steps"])) * args.scale))
+    if not args.report:
+        run_all(args.out, args.jobs)
+    text = report(args.out)
+    (args.out / "results.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
