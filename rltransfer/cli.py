@@ -28,7 +28,7 @@ def _cmd_games(args: argparse.Namespace) -> int:
         game, options = make(game_id), native_class(game_id).options
         shape = f"{game.height}x{game.width} board, {game.num_actions} actions"
         print(
-            f"  {game_id:26s} {shape}, {game.num_planes} planes"
+            f"  {game_id:26s} {shape}, {game.num_planes} planes ({', '.join(game.planes)})"
             + ("" if options else "; no options")
         )
         for name, o in options.items():

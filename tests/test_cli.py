@@ -48,12 +48,14 @@ def test_games_lists_each_option_as_the_game_declares_it(
 ) -> None:
     assert main(["games"]) == 0
     lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
-    assert "othello                    8x8 board, 65 actions, 3 planes" in lines
+    othello = "othello                    8x8 board, 65 actions, 3 planes"
+    assert f"{othello} (own, opponent, black_to_move)" in lines
     assert (
         "size           int, default 8, one of 6, 8: board side (6x6 or the standard 8x8)" in lines
     )
     assert "size           int, default 9, 7..19: board side (size x size)" in lines  # gomoku
-    assert "connect_four               6x7 board, 42 actions, 2 planes; no options" in lines
+    connect_four = "connect_four               6x7 board, 42 actions, 2 planes"
+    assert f"{connect_four} (own, opponent); no options" in lines
     assert "board_size     int, default 19, 2..25: board side" in lines  # pettingzoo:go_v5
     assert "pettingzoo:chess_v6        no options of its own" in lines
     assert any(

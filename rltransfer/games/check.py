@@ -66,6 +66,11 @@ def _check_attributes(game: BoardGame) -> None:
         f"{'with' if game.has_pass else 'without'} a pass has {expected}",
     )
     _require(game.max_moves >= 1, game, "max_moves must be positive")
+    _require(
+        len(game.planes) == game.num_planes and all(isinstance(n, str) for n in game.planes),
+        game,
+        f"planes must name each of the {game.num_planes} observation planes, got {game.planes!r}",
+    )
 
 
 def _check_state(game: BoardGame, state: State, n: int, device: torch.device) -> None:
