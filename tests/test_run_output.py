@@ -36,7 +36,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     tmp = tmp_path_factory.mktemp("output")
     consoles = []
     for make in (
-        lambda: train(tiny_config(tmp, iterations=2, name="src"), tmp / "runs"),
+        lambda: train(  # with domain confusion on: its diagnostics are tags too
+            tiny_config(tmp, iterations=2, name="src", overrides=("ppo.confusion_coef=0.1",)),
+            tmp / "runs",
+        ),
         lambda: run_transfer(
             tmp / "runs" / "src", "tic_tac_toe",
             TransferSettings(mode="gradual", unfreeze_after=1, keep_heads=True, seeds=1,

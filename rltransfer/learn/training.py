@@ -25,6 +25,7 @@ from tqdm import tqdm
 from rltransfer.errors import UserError
 from rltransfer.games.core import BoardGame
 from rltransfer.learn.collector import GameCollector, SnapshotPool
+from rltransfer.learn.confusion import GameClassifier, game_probe
 from rltransfer.learn.ppo import linear_lr
 from rltransfer.learn.update import NonFiniteLossError, make_batch, ppo_update
 from rltransfer.net.policy import PolicyNet, TaskShape
@@ -48,6 +49,10 @@ from rltransfer.runs.metrics import (
     CHARTS_MOVES_PER_S,
     CHARTS_SPS,
     CHARTS_TRUNK_FROZEN,
+    DIAGNOSTICS_CLASSIFIER_ACCURACY,
+    DIAGNOSTICS_CLASSIFIER_LOSS,
+    DIAGNOSTICS_GAME_PROBE,
+    DIAGNOSTICS_GAME_PROBE_RANDOM,
     GAME_LEARNING_METRICS,
     LOSS_METRICS,
     RunLogger,
@@ -134,6 +139,8 @@ class Session:
     #: where the learning-rate decay restarts, ``(iteration, rate)``; set when a resume
     #: extends the budget or changes the rate (see :func:`rltransfer.learn.ppo.linear_lr`)
     lr_start: tuple[int, float] | None = None
+    #: the domain-confusion classifier (``ppo.confusion_coef`` > 0), trained with the net
+    classifier: GameClassifier | None = None
 
     @property
     def steps_per_iteration(self) -> int:
@@ -167,6 +174,16 @@ def build_session(cfg: TrainConfig, path: Path, net: PolicyNet | None = None) ->
         net = PolicyNet({k: TaskShape.of(g) for k, g in games.items()}, cfg.net)
     net = net.to(device)
     groups = param_groups(net, cfg.transfer.trunk_lr_scale if cfg.transfer.source else 1.0)
+    classifier = None
+    if cfg.ppo.confusion_coef > 0:
+        if len(games) < 2:
+            raise ConfigError(
+                "ppo.confusion_coef > 0 trains the trunk to confuse the suite's games: it needs "
+                f"two or more games, this suite has {list(games)}"
+            )
+        classifier = GameClassifier(list(games), cfg.net.channels).to(device)
+        groups.append({"params": list(classifier.parameters()), "lr_scale": 1.0,
+                       "name": "game_classifier"})  # fmt: skip
     optimizer = torch.optim.Adam(groups, lr=cfg.ppo.learning_rate, eps=1e-5)
     gen_collect = torch.Generator(device=device).manual_seed(seed)
     gen_update = torch.Generator(device=device).manual_seed(seed + 1)
@@ -191,7 +208,7 @@ def build_session(cfg: TrainConfig, path: Path, net: PolicyNet | None = None) ->
             )
     return Session(
         cfg, path, device, games, net, optimizer, collectors, SnapshotPool(cfg.selfplay.pool_size),
-        gen_collect, gen_update,
+        gen_collect, gen_update, classifier=classifier,
     )  # fmt: skip
 
 
@@ -217,6 +234,8 @@ def save_session(s: Session) -> Path:
     }
     if s.lr_start is not None:
         trainer["lr_start"] = [s.lr_start[0], s.lr_start[1]]
+    if s.classifier is not None:
+        trainer["classifier"] = s.classifier.state_dict()
     t = s.cfg.train
     return save_checkpoint(
         s.path, s.net.state_dict(), meta, trainer,
@@ -245,6 +264,8 @@ def restore_session(s: Session, ckpt: Path) -> None:
         s.eval_history = json.loads(t["eval_history"])
         if "lr_start" in t:
             s.lr_start = (int(t["lr_start"][0]), float(t["lr_start"][1]))
+        if s.classifier is not None:
+            s.classifier.load_state_dict(t["classifier"])
     except (KeyError, ValueError, RuntimeError, TypeError, IndexError) as e:
         raise ConfigError(f"{ckpt}/trainer.pt does not fit this run's config: {e}") from None
 
@@ -271,6 +292,24 @@ def _log_eval(logger: RunLogger, step: int, results: dict[str, dict[str, EvalRes
             scalars[score_tag(task, opp)] = r.score
             scalars[win_rate_tag(task, opp)] = r.wins / r.games
     logger.scalars(step, scalars)
+
+
+def _log_probe(s: Session, logger: RunLogger, step: int, random_baseline: bool = False) -> None:
+    """The game probe (:func:`rltransfer.learn.confusion.game_probe`) of a multitask run's
+    trunk; with ``random_baseline`` also of a randomly initialised trunk, its yardstick."""
+    if len(s.games) < 2:
+        return
+    gen = torch.Generator(device=s.device).manual_seed(s.cfg.train.seed + 13 * step + 5)
+    s.net.eval()
+    values = {DIAGNOSTICS_GAME_PROBE: game_probe(s.net, s.games, gen)}
+    s.net.train()
+    if random_baseline:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(s.cfg.train.seed + 10_007)
+            fresh = PolicyNet(s.net.tasks, s.net.cfg).to(s.device).eval()
+        gen.manual_seed(s.cfg.train.seed + 5)  # the same positions as the trained trunk's
+        values[DIAGNOSTICS_GAME_PROBE_RANDOM] = game_probe(fresh, s.games, gen)
+    logger.scalars(step, values)
 
 
 def _final_boards(s: Session, boards: int = 4) -> dict[str, list[torch.Tensor]]:
@@ -374,12 +413,17 @@ def run_iteration(s: Session) -> Iteration:
     batches = {k: make_batch(ro, cfg.ppo) for k, ro in rollouts.items()}
     weights = {g.name: g.weight for g in cfg.suite.games}
     # copies, not views: the update changes weights and Adam's moments in place
-    good = copy.deepcopy((s.net.state_dict(), s.optimizer.state_dict()))
+    classifier = s.classifier.state_dict() if s.classifier is not None else None
+    good = copy.deepcopy((s.net.state_dict(), s.optimizer.state_dict(), classifier))
     try:
-        stats = ppo_update(s.net, s.optimizer, batches, weights, cfg.ppo, s.gen_update)
+        stats = ppo_update(
+            s.net, s.optimizer, batches, weights, cfg.ppo, s.gen_update, s.classifier
+        )
     except NonFiniteLossError as e:
         s.net.load_state_dict(good[0])
         s.optimizer.load_state_dict(good[1])
+        if s.classifier is not None and good[2] is not None:
+            s.classifier.load_state_dict(good[2])
         ckpt = save_session(s)
         raise TrainingError(
             f"stopped at iteration {s.iteration}: {e}. Saved the last good weights (before "
@@ -516,6 +560,7 @@ def _run(s: Session, folder: RunFolder, stop: StopFlag, quiet: bool) -> Path:
             results = evaluate_session(s, cfg.train.eval_games, cfg.train.seed)
             _log_eval(logger, 0, results)
             s.eval_history.append({"global_step": 0, **_scores(results)})
+            _log_probe(s, logger, 0, random_baseline=True)
         bar = tqdm(total=total, initial=s.global_step, desc=cfg.name if arm else None,
                    unit="step", disable=quiet, dynamic_ncols=True)  # fmt: skip
         while s.iteration < s.num_iterations:
@@ -532,6 +577,9 @@ def _run(s: Session, folder: RunFolder, stop: StopFlag, quiet: bool) -> Path:
                 scalars[CHARTS_TRUNK_FROZEN] = float(it.trunk_frozen)
             # ppo_update's statistics: "mean/<stat>" over every game, "<task>/<stat>" per game
             scalars.update(loss_scalars({m: it.stats[f"mean/{m}"] for m in LOSS_METRICS}))
+            if "confusion/loss" in it.stats:
+                scalars[DIAGNOSTICS_CLASSIFIER_LOSS] = it.stats["confusion/loss"]
+                scalars[DIAGNOSTICS_CLASSIFIER_ACCURACY] = it.stats["confusion/accuracy"]
             for task, c in s.collectors.items():
                 scalars.update(_episode_scalars(task, c.pop_stats()))
                 per_game = {m: it.stats[f"{task}/{m}"] for m in GAME_LEARNING_METRICS}
@@ -541,6 +589,7 @@ def _run(s: Session, folder: RunFolder, stop: StopFlag, quiet: bool) -> Path:
                 results = evaluate_session(s, cfg.train.eval_games, cfg.train.seed + s.iteration)
                 _log_eval(logger, s.global_step, results)
                 s.eval_history.append({"global_step": s.global_step, **_scores(results)})
+                _log_probe(s, logger, s.global_step)
             bar.set_postfix_str(f"{scalars[CHARTS_SPS]:,.0f} sps | {_latest_scores(s)}")
             bar.update(s.steps_per_iteration)
             if stop.requested or s.iteration % cfg.train.checkpoint_interval == 0:

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from rltransfer.learn.advantage import gae
 from rltransfer.learn.collector import Rollout
+from rltransfer.learn.confusion import GameClassifier
 from rltransfer.learn.ppo import PPOConfig, explained_variance, normalize, ppo_loss
 from rltransfer.net.policy import PolicyNet
 
@@ -73,16 +74,24 @@ def ppo_update(
     weights: Mapping[str, float],
     cfg: PPOConfig,
     generator: torch.Generator,
+    classifier: GameClassifier | None = None,
 ) -> dict[str, float]:
     """``update_epochs`` passes over every game's batch in mixed minibatches.
 
-    Returns mean statistics: ``mean/<stat>`` over all games and ``<game>/<stat>`` per
-    game. Raises :class:`NonFiniteLossError` (before the optimiser step) on a NaN loss.
+    With a ``classifier`` (``ppo.confusion_coef`` > 0), every minibatch also adds its
+    cross-entropy of telling the games apart from the trunk's features, through a gradient
+    reversal of strength ``confusion_coef`` (:mod:`rltransfer.learn.confusion`).
+
+    Returns mean statistics: ``mean/<stat>`` over all games, ``<game>/<stat>`` per game,
+    and with a classifier ``confusion/loss`` and ``confusion/accuracy``. Raises
+    :class:`NonFiniteLossError` (before the optimiser step) on a NaN loss.
     """
     tasks = list(batches)
     sums: dict[str, Tensor] = {}
     count = 0
     params = [p for p in net.parameters() if p.requires_grad]
+    if classifier is not None:
+        params += list(classifier.parameters())
     for _epoch in range(cfg.update_epochs):
         # every sample of every game lands in exactly one minibatch per epoch
         splits = {
@@ -95,9 +104,11 @@ def ppo_update(
         for mb in range(cfg.num_minibatches):
             optimizer.zero_grad(set_to_none=True)
             total = torch.zeros((), device=next(iter(batches.values())).actions.device)
+            features = {}
             for task in tasks:
                 b, mb_inds = batches[task], splits[task][mb]
-                dist, new_value = net.distribution(task, b.obs[mb_inds], b.masks[mb_inds])
+                features[task] = net.features(task, b.obs[mb_inds])
+                dist, new_value = net.distribution_of(task, features[task], b.masks[mb_inds])
                 loss, stats = ppo_loss(
                     dist.log_prob(b.actions[mb_inds]),
                     b.logprobs[mb_inds],
@@ -114,6 +125,12 @@ def ppo_update(
                     key = f"{task}/{name}"
                     sums[key] = sums.get(key, torch.zeros_like(value)) + value.detach()
                 epoch_kl.append(stats["approx_kl"].detach())
+            if classifier is not None:
+                confusion, accuracy = classifier.loss(features, cfg.confusion_coef)
+                total = total + confusion
+                for name, value in (("loss", confusion), ("accuracy", accuracy)):
+                    key = f"confusion/{name}"
+                    sums[key] = sums.get(key, torch.zeros_like(value)) + value.detach()
             if not bool(torch.isfinite(total)):
                 raise NonFiniteLossError(
                     f"non-finite loss {float(total.detach())} in minibatch {mb}"
@@ -125,7 +142,7 @@ def ppo_update(
         if cfg.target_kl is not None and float(torch.stack(epoch_kl).mean()) > cfg.target_kl:
             break
     out = {k: float(v) / count for k, v in sums.items()}
-    for stat in {k.split("/", 1)[1] for k in out}:
+    for stat in {k.split("/", 1)[1] for k in out if k.split("/", 1)[0] in batches}:
         per_game = [out[f"{t}/{stat}"] for t in tasks if f"{t}/{stat}" in out]
         out[f"mean/{stat}"] = sum(per_game) / len(per_game)
     for task, b in batches.items():

@@ -180,17 +180,34 @@ class PolicyNet(nn.Module):
 
     def forward(self, task: str, obs: Tensor) -> tuple[Tensor, Tensor]:
         """``obs`` [N, C, H, W] -> (raw logits [N, A], value [N])."""
+        return self.heads(task, self.features(task, obs))
+
+    def features(self, task: str, obs: Tensor) -> Tensor:
+        """The shared trunk's output for ``obs`` [N, C, H, W]: [N, D, H, W]."""
         if task not in self.tasks:
             raise KeyError(f"the network has no task {task!r}; its tasks: {', '.join(self.tasks)}")
-        low = self.cfg.precision == "bfloat16"
-        with torch.autocast(obs.device.type, dtype=torch.bfloat16, enabled=low):
-            features = self.trunk(self.stems[task](obs))
+        with self._autocast(obs):
+            return self.trunk(self.stems[task](obs))
+
+    def heads(self, task: str, features: Tensor) -> tuple[Tensor, Tensor]:
+        """Trunk ``features`` [N, D, H, W] -> (raw logits [N, A], value [N]) of ``task``."""
+        with self._autocast(features):
             logits, value = self.policy_heads[task](features), self.value_heads[task](features)
         return logits.float(), value.float()
 
+    def _autocast(self, x: Tensor) -> torch.autocast:
+        low = self.cfg.precision == "bfloat16"
+        return torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=low)
+
     def distribution(self, task: str, obs: Tensor, mask: Tensor) -> tuple[Categorical, Tensor]:
         """(masked action distribution, value) for ``obs`` with legal ``mask`` [N, A]."""
-        logits, value = self(task, obs)
+        return self.distribution_of(task, self.features(task, obs), mask)
+
+    def distribution_of(
+        self, task: str, features: Tensor, mask: Tensor
+    ) -> tuple[Categorical, Tensor]:
+        """:meth:`distribution` from trunk ``features`` already computed."""
+        logits, value = self.heads(task, features)
         # no argument validation: NaN logits must reach the loss, where training stops cleanly
         return Categorical(logits=masked_logits(logits, mask), validate_args=False), value
 

@@ -13,6 +13,8 @@ such as ``othello_size6``; ``a|b`` stands for one tag per name)::
     losses/policy|value|entropy|approx_kl|clipfrac|explained_variance
     charts/sps|collect_sps|learning_rate|moves|moves_per_s
     charts/trunk_frozen                       transfer runs only: 1 while the trunk is frozen
+    diagnostics/game_probe|game_probe_random_trunk   a linear probe telling games apart
+    diagnostics/game_classifier_loss|game_classifier_accuracy   ppo.confusion_coef > 0
     boards/<game>                             final self-play boards (images)
     config                                    the resolved config as TOML (text)
     hparams/games/<game>/score_vs_<opponent>  the final evaluation, for the HParams dashboard
@@ -54,6 +56,13 @@ CHARTS_MOVES = "charts/moves"  # every ply since the run began, the opponents' i
 CHARTS_MOVES_PER_S = "charts/moves_per_s"
 CHARTS_TRUNK_FROZEN = "charts/trunk_frozen"
 CONFIG = "config"
+#: held-out accuracy of a linear probe telling the games apart from the trunk's features
+#: (multitask runs, at every evaluation), and of the same probe on a random trunk (step 0)
+DIAGNOSTICS_GAME_PROBE = "diagnostics/game_probe"
+DIAGNOSTICS_GAME_PROBE_RANDOM = "diagnostics/game_probe_random_trunk"
+#: the domain-confusion classifier's loss and accuracy (``ppo.confusion_coef`` > 0)
+DIAGNOSTICS_CLASSIFIER_LOSS = "diagnostics/game_classifier_loss"
+DIAGNOSTICS_CLASSIFIER_ACCURACY = "diagnostics/game_classifier_accuracy"
 
 LOSS_METRICS = ("policy", "value", "entropy", "approx_kl", "clipfrac", "explained_variance")
 GAME_LEARNING_METRICS = ("approx_kl", "clipfrac", "entropy")

@@ -241,6 +241,9 @@ class PPOConfig:
     # advantages over its whole batch, so games with different reward scales or lengths
     # weigh alike; "minibatch": CleanRL's per-minibatch normalisation inside ppo_loss.
     adv_norm: AdvNorm = "game"
+    # Domain confusion (rltransfer.learn.confusion): > 0 adds a game classifier on the pooled
+    # trunk features behind a gradient reversal of this strength (lambda); 0: off.
+    confusion_coef: float = 0.0
 
     def __post_init__(self) -> None:
         if self.adv_norm not in ADV_NORMS:
@@ -257,6 +260,10 @@ class PPOConfig:
         for name in ("ent_coef", "vf_coef"):
             if not 0.0 <= getattr(self, name) < math.inf:
                 raise ConfigError(f"ppo.{name} must be finite and >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.confusion_coef < math.inf:
+            raise ConfigError(
+                f"ppo.confusion_coef must be finite and >= 0, got {self.confusion_coef}"
+            )
         if self.target_kl is not None and not self.target_kl > 0.0:
             raise ConfigError(f"ppo.target_kl must be > 0 or unset, got {self.target_kl}")
 
