@@ -138,18 +138,18 @@ def run_pair(out: Path, pair: dict[str, object], seed: int) -> None:
 
 
 def run_all(out: Path, jobs: int) -> None:
+    """Seed by seed (a whole paired seed is a result; a half-finished plan is not): the
+    seed's two sources, its scratch-training experiments, then its other pairs."""
     out.mkdir(parents=True, exist_ok=True)
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
-        list(pool.map(lambda ks: train_source(out, *ks), [(k, s) for s in SEEDS for k in SOURCES]))
-        homes = [
-            (p, s)
-            for s in SEEDS
-            for p in PAIRS
-            if scratch_home(out, p, s) == experiment_path(out, p, s)
-        ]
-        list(pool.map(lambda ps: run_pair(out, *ps), homes))
-        rest = [(p, s) for s in SEEDS for p in PAIRS if (p, s) not in homes]
-        list(pool.map(lambda ps: run_pair(out, *ps), rest))
+        for seed in SEEDS:
+            list(pool.map(lambda key: train_source(out, key, seed), SOURCES))
+            homes = [
+                p for p in PAIRS if scratch_home(out, p, seed) == experiment_path(out, p, seed)
+            ]
+            list(pool.map(lambda pair: run_pair(out, pair, seed), homes))
+            rest = [p for p in PAIRS if p not in homes]
+            list(pool.map(lambda pair: run_pair(out, pair, seed), rest))
 
 
 # ------------------------------------------------------------------------- the report
