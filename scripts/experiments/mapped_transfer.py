@@ -143,13 +143,13 @@ def run_all(out: Path, jobs: int) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
         for seed in SEEDS:
-            list(pool.map(lambda key: train_source(out, key, seed), SOURCES))
+            list(pool.map(lambda key, s=seed: train_source(out, key, s), SOURCES))
             homes = [
                 p for p in PAIRS if scratch_home(out, p, seed) == experiment_path(out, p, seed)
             ]
-            list(pool.map(lambda pair: run_pair(out, pair, seed), homes))
+            list(pool.map(lambda pair, s=seed: run_pair(out, pair, s), homes))
             rest = [p for p in PAIRS if p not in homes]
-            list(pool.map(lambda pair: run_pair(out, pair, seed), rest))
+            list(pool.map(lambda pair, s=seed: run_pair(out, pair, s), rest))
 
 
 # ------------------------------------------------------------------------- the report
