@@ -121,7 +121,9 @@ def _parse_floats(text: str) -> list[float]:
 def _bench_devices(device: str) -> list[str]:
     """The devices a benchmark's ``--device`` names; an error if it names absent CUDA."""
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda, but torch sees no CUDA device")
+        from rltransfer.specs.config import ConfigError
+
+        raise ConfigError("--device cuda, but torch sees no CUDA device")
     return ["cpu", "cuda"] if device == "all" else [device]
 
 
@@ -153,15 +155,13 @@ def _print_rows(title: str, table: str, rows: Sequence[Any], json_path: str | No
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from rltransfer.bench.games import DEFAULT_GAMES, format_table, missing_references, run_bench
-    from rltransfer.games import available_games, parse_game_spec
+    from rltransfer.games import native_class, parse_game_spec
 
     if args.games:
         games = []
         for spec in args.games:
             game_id, options = parse_game_spec(spec)
-            if game_id not in available_games():
-                print(f"error: unknown game {game_id!r}; available: {', '.join(available_games())}")
-                return 2
+            native_class(game_id)  # an unknown game: UnknownGameError, one line from main
             games.append((spec, game_id, options))
     else:
         games = list(DEFAULT_GAMES)
@@ -233,7 +233,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     # every opponent of every game resolved before the first game is played; without
     # --game, players that know other games only (perfect: tic-tac-toe) are left out
     opponents = {
-        task: list(players_for(args.opponent, game, device, skip_unplayable=not args.game).values())
+        task: players_for(args.opponent, game, device, skip_unplayable=not args.game)
         for task, game in games.items()
     }
     gen = torch.Generator(device=device).manual_seed(args.seed)
@@ -520,7 +520,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="random, greedy, perfect (tic_tac_toe) or another run's path (default random greedy)",
     )
     p.add_argument(
-        "--games", type=int, default=1000, help="games per game and opponent (default 1000)"
+        "--games",
+        type=_positive_int,
+        default=1000,
+        help="games per game and opponent (default 1000)",
     )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--seed", type=int, default=0)

@@ -216,6 +216,7 @@ def build_session(cfg: TrainConfig, path: Path, net: PolicyNet | None = None) ->
 def save_session(s: Session) -> Path:
     meta = {
         "tasks": {k: dataclasses.asdict(t) for k, t in s.net.tasks.items()},
+        "planes": {k: list(game.planes) for k, game in s.games.items()},
         "net": dataclasses.asdict(s.net.cfg),
         "suite": s.cfg.sections()["suite"],
         "iteration": s.iteration,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +194,7 @@ def _result(task: str, player: str, opponent: str, outcome: Tensor, n0: int) -> 
 def evaluate_against(
     game: BoardGame,
     player: Player,
-    opponents: Sequence[str | Path | Player],
+    opponents: Sequence[str | Path | Player] | Mapping[str, Player],
     num_games: int,
     generator: torch.Generator | None = None,
     task: str | None = None,
@@ -206,9 +206,13 @@ def evaluate_against(
     against named opponents goes through here. Names (``"random"``, ``"greedy"``) and run
     paths become players by :func:`~rltransfer.play.players.players_for` (all of them
     before the first game); ``skip_unplayable`` leaves out the players that do not play
-    ``game`` (the perfect player off tic-tac-toe) instead of raising."""
+    ``game`` (the perfect player off tic-tac-toe) instead of raising. Players already
+    resolved come as a mapping from their labels (``players_for``'s result)."""
     where = device if device is not None else generator.device if generator else "cpu"
-    players = players_for(opponents, game, where, skip_unplayable=skip_unplayable)
+    if isinstance(opponents, Mapping):
+        players = dict(opponents)
+    else:
+        players = players_for(opponents, game, where, skip_unplayable=skip_unplayable)
     return {
         label: play_match(game, player, opponent, num_games, generator, device=device, task=task)
         for label, opponent in players.items()

@@ -346,7 +346,7 @@ def run_player(
     try:
         task = policy.task(game)
     except UnknownTaskError as e:
-        raise UnknownPlayerError(f"the run {run} cannot play {game.id}: {e}") from None
+        raise CannotPlayError(f"the run {run} cannot play {game.id}: {e}") from None
     shape, own = TaskShape.of(game), policy.net.tasks[task]
     if own != shape:
         raise UnknownPlayerError(

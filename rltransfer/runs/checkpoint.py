@@ -296,6 +296,9 @@ class NetworkMeta:
     net: NetConfig
     tasks: dict[str, TaskShape]
     specs: dict[str, GameSpec]
+    #: what each task's observation planes mean (``BoardGame.planes``) as the run saw
+    #: them; checkpoints written before it was recorded have none
+    planes: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     def find_task(self, game: str | BoardGame, where: str | Path) -> str:
         """This network's task for ``game`` (see :func:`find_task`)."""
@@ -356,13 +359,28 @@ def read_network(ckpt: Path) -> NetworkMeta:
             net=NetConfig(**meta["net"]),
             tasks={k: TaskShape(**v) for k, v in meta["tasks"].items()},
             specs={g["name"]: GameSpec(**g) for g in meta["suite"]["games"]},
+            planes=_planes(meta.get("planes", {})),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise CheckpointError(
             f"{ckpt}/meta.json: incomplete or from another version ({e})"
         ) from None
+    for task, names in network.planes.items():
+        if task not in network.tasks or len(names) != network.tasks[task].num_planes:
+            raise CheckpointError(f"{ckpt}/meta.json: the plane names of {task} do not fit it")
     _check_header(ckpt, network)
     return network
+
+
+def _planes(raw: Any) -> dict[str, tuple[str, ...]]:
+    """``meta.json``'s plane names, checked: task -> a list of short strings."""
+    if not isinstance(raw, dict) or not all(
+        isinstance(names, list) and len(names) <= 4096
+        and all(isinstance(n, str) and len(n) <= 64 for n in names)
+        for names in raw.values()
+    ):  # fmt: skip
+        raise ValueError("planes must map each task to a list of plane names")
+    return {str(task): tuple(names) for task, names in raw.items()}
 
 
 def _check_header(ckpt: Path, network: NetworkMeta) -> None:
@@ -441,6 +459,11 @@ def load_trainer(ckpt: Path) -> dict[str, Any]:
     return state
 
 
+def prefixed(weights: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The weights under ``prefix`` (``"stems.connect_four."``), the prefix stripped."""
+    return {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
+
+
 def load_into(
     module: torch.nn.Module, weights: Mapping[str, torch.Tensor], source: Path, prefix: str = ""
 ) -> None:
@@ -450,7 +473,7 @@ def load_into(
     are loaded, the prefix stripped: one part of a network into a module of its own.
     """
     if prefix:
-        weights = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
+        weights = prefixed(weights, prefix)
     own = module.state_dict()
     missing = sorted(set(own) - set(weights))
     unexpected = sorted(set(weights) - set(own))

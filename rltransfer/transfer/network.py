@@ -38,6 +38,7 @@ from rltransfer.runs.checkpoint import (
     checkpoint_dir,
     load_into,
     load_weights,
+    prefixed,
     read_network,
 )
 
@@ -90,10 +91,10 @@ def transfer_net(
         load_into(net.value_heads[task], weights, where, prefix=f"value_heads.{src}.")
     if stem_from:
         src = pick_source_task(meta, game, stem_from, ckpt, "--stem-from")
-        map_stem(net, task, game.planes, weights, src, source_planes(meta, src))
+        map_stem(net, task, game.planes, weights, src, source_planes(meta, src), where)
     if heads_from:
         src = pick_source_task(meta, game, heads_from, ckpt, "--heads-from")
-        copy_heads(net, task, weights, src, meta.tasks[src])
+        copy_heads(net, task, weights, src, meta.tasks[src], where)
     if reset_last:
         reset_last_layers(net, task)
     return net
@@ -124,7 +125,10 @@ def _same_game_task(meta: NetworkMeta, game: BoardGame, ckpt: Path) -> str:
 
 
 def source_planes(meta: NetworkMeta, task: str) -> tuple[str, ...]:
-    """What a source task's planes mean, from its game (built from the checkpoint's spec)."""
+    """What a source task's planes meant in its run (recorded in the checkpoint); for a
+    checkpoint written before planes were recorded, from its game built from its spec."""
+    if task in meta.planes:
+        return meta.planes[task]
     return meta.specs[task].make().planes
 
 
@@ -178,6 +182,7 @@ def map_stem(
     weights: Mapping[str, Tensor],
     src: str,
     src_planes: Sequence[str],
+    where: Path,
 ) -> None:
     """Copy source task ``src``'s stem into ``task``'s, mapping input channels by meaning.
 
@@ -187,8 +192,7 @@ def map_stem(
     exactly what the source's did. The normalisation (and bias) are copied as they are.
     """
     stem = net.stems[task]
-    prefix = f"stems.{src}."
-    part = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
+    part = prefixed(weights, f"stems.{src}.")
     kernel = part["conv.weight"]  # [D, C_source, 3, 3]
     if shared_planes(planes, src_planes) == 0:
         raise TransferError(
@@ -200,11 +204,16 @@ def map_stem(
         if name != "unknown" and name in src_planes:
             mapped[:, j] = kernel[:, list(src_planes).index(name)]
     part["conv.weight"] = mapped
-    load_into(stem, part, Path(src), prefix="")
+    load_into(stem, part, where)
 
 
 def copy_heads(
-    net: PolicyNet, task: str, weights: Mapping[str, Tensor], src: str, src_shape: TaskShape
+    net: PolicyNet,
+    task: str,
+    weights: Mapping[str, Tensor],
+    src: str,
+    src_shape: TaskShape,
+    where: Path,
 ) -> None:
     """Copy source task ``src``'s policy and value heads into ``task``'s, across games.
 
@@ -220,18 +229,14 @@ def copy_heads(
             "not map to another game; transfer the trunk (and stem) alone"
         )
     policy = net.policy_heads[task]
-    part = {
-        k[len(f"policy_heads.{src}.") :]: v
-        for k, v in weights.items()
-        if k.startswith(f"policy_heads.{src}.")
-    }
+    part = prefixed(weights, f"policy_heads.{src}.")
     if not target.has_pass:
         part = {k: v for k, v in part.items() if not k.startswith("pass_logit.")}
     elif not src_shape.has_pass:  # the target's own fresh pass logit stays
         own = policy.state_dict()
         part.update({k: v for k, v in own.items() if k.startswith("pass_logit.")})
-    load_into(policy, part, Path(src))
-    load_into(net.value_heads[task], weights, Path(src), prefix=f"value_heads.{src}.")
+    load_into(policy, part, where)
+    load_into(net.value_heads[task], weights, where, prefix=f"value_heads.{src}.")
 
 
 def reset_last_layers(net: PolicyNet, task: str) -> None:
