@@ -245,3 +245,34 @@ def test_a_crossing_needs_consecutive_evaluations_and_few_shot_reads_the_budget(
     assert time_to_threshold_ratio(curve, scratch, 0.8, consecutive=2) == 3.0
     assert few_shot(curve, 0.05) == 0.9  # 5% of 50 steps: the first point at or past 2.5
     assert few_shot(curve, 0.0) == 0.1 and few_shot(curve, 1.0) == 0.3
+
+
+def test_a_seed_whose_transfer_never_crosses_is_a_failure_not_dropped() -> None:
+    from rltransfer.specs.config import TransferSettings
+    from rltransfer.transfer.experiment import transfer_report
+
+    scratch = [(0, 0.0), (10, 0.9), (20, 0.9)]
+    crossing = [(0, 0.9), (10, 0.9), (20, 0.9)]
+    never = [(0, 0.1), (10, 0.1), (20, 0.2)]
+    curves = {"transfer": [crossing, never], "scratch": [scratch, scratch]}
+    report = transfer_report(curves, TransferSettings(seeds=2, threshold=0.5), "ttt", "src")
+    ratio = report["metrics"]["time_to_threshold_ratio"]
+    assert ratio["per_seed"] == [0.0, math.inf] and ratio["failures"] == 1
+    assert ratio["mean"] == math.inf  # not the mean of the one seed that crossed
+    no_yardstick = {"transfer": [crossing], "scratch": [never]}
+    report = transfer_report(no_yardstick, TransferSettings(seeds=1, threshold=0.5), "ttt", "s")
+    assert report["metrics"]["time_to_threshold_ratio"]["per_seed"] == [None]
+
+
+def test_metrics_against_an_opponent_the_arms_do_not_play_are_refused_up_front(
+    tmp_path: Path, source: Path
+) -> None:
+    from rltransfer.specs.config import ConfigError, TransferSettings
+
+    with pytest.raises(ConfigError, match="which the arms do not evaluate against"):
+        run_transfer(
+            source, "tic_tac_toe", TransferSettings(opponent="greedy", seeds=1), steps=64,
+            num_envs=8, name="x", run_dir=tmp_path, device="cpu", quiet=True,
+            overrides=[*TINY, 'train.eval_opponents=["random"]'],
+        )  # fmt: skip
+    assert not (tmp_path / "x").exists()

@@ -111,7 +111,10 @@ def game_probe(
     x, y = x[order], y[order]
     x = (x - x.mean(dim=0)) / (x.std(dim=0) + 1e-6)
     split = 3 * len(y) // 4
-    probe = nn.Linear(x.shape[1], len(games)).to(device)
+    seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
+    with torch.random.fork_rng(devices=[]):  # the probe's init: from ``generator`` alone
+        torch.manual_seed(seed)
+        probe = nn.Linear(x.shape[1], len(games)).to(device)
     with torch.enable_grad():
         optimizer = torch.optim.Adam(probe.parameters(), lr=0.05)
         for _ in range(steps):

@@ -90,8 +90,6 @@ def ppo_update(
     sums: dict[str, Tensor] = {}
     count = 0
     params = [p for p in net.parameters() if p.requires_grad]
-    if classifier is not None:
-        params += list(classifier.parameters())
     for _epoch in range(cfg.update_epochs):
         # every sample of every game lands in exactly one minibatch per epoch
         splits = {
@@ -137,6 +135,8 @@ def ppo_update(
                 )
             total.backward()
             nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            if classifier is not None:  # clipped apart: its gradient must not shrink PPO's
+                nn.utils.clip_grad_norm_(classifier.parameters(), cfg.max_grad_norm)
             optimizer.step()
             count += 1
         if cfg.target_kl is not None and float(torch.stack(epoch_kl).mean()) > cfg.target_kl:
@@ -147,8 +147,6 @@ def ppo_update(
         out[f"mean/{stat}"] = sum(per_game) / len(per_game)
     for task, b in batches.items():
         out[f"{task}/explained_variance"] = explained_variance(b.values, b.returns)
-    out["mean/explained_variance"] = sum(out[f"{t}/explained_variance"] for t in tasks) / len(
-        tasks
-    )
+    out["mean/explained_variance"] = sum(out[f"{t}/explained_variance"] for t in tasks) / len(tasks)
     out["epochs"] = float(count // cfg.num_minibatches)
     return out

@@ -100,6 +100,11 @@ def run_transfer(
         suite=suite, agent=agent, overrides=list(overrides), total_steps=steps, device=device
     )
     settings = settings or base.transfer
+    if settings.opponent not in base.train.eval_opponents:
+        raise ConfigError(
+            f"the transfer metrics score against {settings.opponent!r}, which the arms do not "
+            f"evaluate against (train.eval_opponents: {list(base.train.eval_opponents)})"
+        )
     if not Path(source).exists():
         raise ConfigError(f"source run {source} does not exist")
     # the checkpoint folder itself (ckpt-<iteration>), so that every arm and seed starts
@@ -356,16 +361,38 @@ def read_curve(run: Path, task: str, opponent: str) -> Curve:
         history = json.loads((run / "eval.json").read_text())["history"]
     except (OSError, ValueError, KeyError) as e:
         raise ConfigError(f"{run}/eval.json: no finished run's scores there ({e})") from None
-    return [(int(h["global_step"]), float(h[task][opponent])) for h in history]
+    try:
+        return [(int(h["global_step"]), float(h[task][opponent])) for h in history]
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError(
+            f"{run}/eval.json: no scores of {task} against {opponent!r} (the run evaluated "
+            "against other opponents)"
+        ) from None
 
 
 def _summary(values: Sequence[float | None]) -> dict[str, Any]:
-    known = [v for v in values if v is not None and math.isfinite(v)]
+    """Mean, spread and per-seed values. ``None`` (undefined) is left out of the mean; an
+    infinite value (a failure: a transfer arm that never reached the threshold) is not:
+    it makes the mean infinite, as a failed seed must not vanish from it."""
+    known = [v for v in values if v is not None and not math.isnan(v)]
     out: dict[str, Any] = {"per_seed": list(values), "defined": len(known), "seeds": len(values)}
+    out["failures"] = sum(1 for v in known if math.isinf(v))
     if known:
+        finite = [v for v in known if math.isfinite(v)]
         out.update(mean=statistics.fmean(known), min=min(known), max=max(known))
-        out["std"] = statistics.stdev(known) if len(known) > 1 else 0.0
+        spread = statistics.stdev(finite) if len(finite) > 1 else 0.0
+        out["std"] = spread if not out["failures"] else math.inf
     return out
+
+
+def _ratio_or_failure(transfer: Curve, scratch: Curve, threshold: float) -> float | None:
+    """The time-to-threshold ratio of one paired seed; ``inf`` when scratch reaches the
+    threshold and the transfer arm never does (a failure); ``None`` when scratch never does
+    (no yardstick)."""
+    ratio = time_to_threshold_ratio(transfer, scratch, threshold, CONSECUTIVE)
+    if ratio is None and time_to_threshold(scratch, threshold, CONSECUTIVE) is not None:
+        return math.inf
+    return ratio
 
 
 def transfer_report(
@@ -393,9 +420,7 @@ def transfer_report(
     report["metrics"] = {
         "jumpstart": _summary([jumpstart(t, s) for t, s in pairs]),
         "asymptotic_gain": _summary([asymptotic_gain(t, s) for t, s in pairs]),
-        "time_to_threshold_ratio": _summary(
-            [time_to_threshold_ratio(t, s, threshold, CONSECUTIVE) for t, s in pairs]
-        ),
+        "time_to_threshold_ratio": _summary([_ratio_or_failure(t, s, threshold) for t, s in pairs]),
         "area_ratio": _summary([area_ratio(t, s) for t, s in pairs]),
         "few_shot_gain": _summary(
             [few_shot(t, FEW_SHOT) - few_shot(s, FEW_SHOT) for t, s in pairs]
@@ -466,7 +491,10 @@ def format_report(report: dict[str, Any]) -> str:
             "|---|---|---|---|---|---|",
         ]
         for metric, m in report["metrics"].items():
-            per_seed = ", ".join("not reached" if v is None else f"{v:.3f}" for v in m["per_seed"])
+            per_seed = ", ".join(
+                "no yardstick" if v is None else "never reached" if math.isinf(v) else f"{v:.3f}"
+                for v in m["per_seed"]
+            )
             if m["defined"]:
                 row = f"{m['mean']:.3f} | {m['std']:.3f} | {m['min']:.3f} | {m['max']:.3f}"
             else:
@@ -524,6 +552,6 @@ def _log_summary(root: Path, report: dict[str, Any], task: str, opponent: str) -
         values = {
             transfer_tag(metric): m["mean"]
             for metric, m in report["metrics"].items()
-            if m.get("defined")
+            if m.get("defined") and math.isfinite(m["mean"])  # a failed seed: no point
         }
         logger.scalars(last, values)
