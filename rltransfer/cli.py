@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 def _cmd_games(args: argparse.Namespace) -> int:
     from rltransfer.games import available_envs, available_games, env_options, make, native_class
-    from rltransfer.games.outside import ADAPTER_OPTIONS
+    from rltransfer.games.outside import ADAPTER_OPTIONS, env_planes
 
     print("Games (GAME, or GAME:key=value,... with options, e.g. othello:size=6):")
     for game_id in available_games():
@@ -38,7 +38,8 @@ def _cmd_games(args: argparse.Namespace) -> int:
     print("\nPettingZoo two-player board envs as games, on the CPU (pettingzoo:ENV:key=value,...):")
     for env in available_envs():
         own = {k: o for k, o in env_options(env).items() if k not in ADAPTER_OPTIONS}
-        print(f"  {'pettingzoo:' + env:26s}{'' if own else ' no options of its own'}".rstrip())
+        planes = ", ".join(env_planes(env)) or "unknown"
+        print(f"  {'pettingzoo:' + env:26s} planes ({planes})" + ("" if own else "; no options"))
         _print_env_options(own)
     print("  every env also takes")
     _print_env_options(ADAPTER_OPTIONS)

@@ -57,7 +57,7 @@ def test_games_lists_each_option_as_the_game_declares_it(
     connect_four = "connect_four               6x7 board, 42 actions, 2 planes"
     assert f"{connect_four} (own, opponent); no options" in lines
     assert "board_size     int, default 19, 2..25: board side" in lines  # pettingzoo:go_v5
-    assert "pettingzoo:chess_v6        no options of its own" in lines
+    assert "pettingzoo:chess_v6        planes (unknown); no options" in lines
     assert any(
         line.startswith("illegal_action str, default 'lose', one of 'lose'") for line in lines
     )
@@ -106,7 +106,7 @@ def test_an_unknown_argument_shows_the_subcommand_usage(
 
 def test_unknown_game_is_a_clean_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--games", "chess", "--device", "cpu"]) == 2
-    assert "unknown game 'chess'" in capsys.readouterr().out
+    assert "rltransfer bench: error: unknown game 'chess'" in capsys.readouterr().err
 
 
 def test_python_dash_m_runs_the_cli() -> None:

@@ -98,8 +98,9 @@ def test_single_env_and_gymnasium_make_play_forward_only_games() -> None:
             _obs, info = env.reset()
     assert len(results) >= 5 and set(results) <= {-1.0, 0.0, 1.0}
     vec = gym.make_vec("rltransfer/ConnectFour-v0", num_envs=2)  # native, same code path
-    vec.reset(seed=0)
-    vec.step(torch.tensor([0, 1]))
+    _, infos = vec.reset(seed=0)
+    _, reward, done, _, _ = vec.step(infos["action_mask"].to(torch.uint8).argmax(dim=1))
+    assert reward.tolist() == [0.0, 0.0] and not done.any()  # legal openings end nothing
 
 
 def test_sb3_vecenv_plays_forward_only_games() -> None:

@@ -1,8 +1,9 @@
 """PettingZoo two-player AEC envs as rltransfer games: ``make("pettingzoo:go_v5", board_size=9)``.
 
-:class:`OutsideGame` puts a batch of env instances behind the :class:`~rltransfer.games.core.Game`
-interface, so an outside env is a task in a suite beside the native games, with the same
-collector, evaluation, network and transfer code. What it reads from the env:
+:class:`OutsideGame` puts a batch of env instances behind the
+:class:`~rltransfer.games.core.BoardGame` interface, so an outside env is a task in a
+suite beside the native games, with the same collector, evaluation, network and transfer
+code. What it reads from the env:
 
 * the observation of the agent to move (PettingZoo gives the mover's view), channels-last
   ``[H, W, C]`` -> our ``[N, C, H, W]`` float planes, as the env gives them;
@@ -259,6 +260,12 @@ def register_env(
 def available_envs() -> list[str]:
     """Names ``pettingzoo:<name>`` accepts: the fitting classic envs and registered ones."""
     return sorted(_ENVS)
+
+
+def env_planes(name: str) -> tuple[str, ...]:
+    """What the observation planes of env ``name`` mean, from the table (nothing is
+    imported); empty where the table does not say (``OutsideGame.planes``: ``unknown``)."""
+    return _entry(name).known.planes
 
 
 def env_options(name: str) -> dict[str, EnvOption]:

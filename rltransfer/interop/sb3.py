@@ -101,7 +101,7 @@ class BoardGameVecEnv(VecEnv):
     Wrap it in ``VecMonitor`` for SB3's episode statistics (``rollout/ep_rew_mean``).
 
     Args:
-        game: a game id or a built :class:`~rltransfer.games.Game`.
+        game: a game id or a built :class:`~rltransfer.games.BoardGame`.
         num_envs: the number of boards N.
         opponent: see :data:`OpponentSpec` (default ``"random"``).
         agent_seat: ``0``, ``1`` or ``"random"`` (default: a coin flip per board and game).

@@ -321,7 +321,7 @@ def find_task(
 
     * a task name (``othello_size6``) is that task;
     * a game id (``othello``) is the one task with that id;
-    * a built :class:`~rltransfer.games.core.Game` is the one task with its id or, when
+    * a built :class:`~rltransfer.games.core.BoardGame` is the one task with its id or, when
       several have it, the one of its shape (planes, board, actions).
 
     No task, or several left: :class:`UnknownTaskError` (a ``KeyError``) listing the run's

@@ -7,7 +7,7 @@ such as ``othello_size6``; ``a|b`` stands for one tag per name)::
     games/<game>/score_vs_<opponent>          evaluation: (wins + draws / 2) / games
     games/<game>/win_rate_vs_<opponent>       evaluation: wins / games
     games/<game>/win_rate_vs_train_<kind>     training episodes won, per opponent kind
-    games/<game>/episode_length               moves of both sides per finished training episode
+    games/<game>/episode_length               learner moves per finished training episode
     games/<game>/return                       the learner's mean training-episode return
     games/<game>/approx_kl|clipfrac|entropy   that game's share of the PPO update
     losses/policy|value|entropy|approx_kl|clipfrac|explained_variance

@@ -1,7 +1,7 @@
 """Carry what a trained network learned to a new game, and measure what that bought.
 
-* :mod:`~rltransfer.transfer.network`: the target network (the source's trunk; fresh or
-  kept stem and heads) and the freeze / gradual-unfreeze schedules;
+* :mod:`~rltransfer.transfer.network`: the target network (the source's trunk; fresh,
+  kept or mapped stem and heads) and the freeze / gradual-unfreeze schedules;
 * :mod:`~rltransfer.transfer.metrics`: jumpstart, asymptotic gain, time-to-threshold
   ratio and area ratio on learning curves (Taylor & Stone 2009), and the few-shot score;
 * :mod:`~rltransfer.transfer.experiment`: transfer and scratch arms over paired seeds,

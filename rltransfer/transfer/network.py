@@ -2,7 +2,7 @@
 
 **Building the target network** (:func:`transfer_net`). The target network has one task,
 the target game. Its trunk is a copy of the source run's trunk. Its stem and heads are
-either
+one of
 
 * new (the default): PyTorch's default initialisation of their layers (Kaiming-uniform
   weights, uniform biases, GroupNorm at identity), drawn from the run's seed, exactly as
@@ -11,7 +11,12 @@ either
   size (Othello 6x6 -> 8x8, Hex 7 -> 9, Gomoku 7 -> 9): the stem and policy head are
   convolutional and the value head pools globally, so their weights fit any board. A flat
   policy head (games whose actions are not cells, e.g. PettingZoo chess) is sized for one
-  board and one action set, so ``keep_heads`` refuses it: such a target gets fresh heads.
+  board and one action set, so ``keep_heads`` refuses it: such a target gets fresh heads;
+* mapped from *another game* (``stem_from``, ``heads_from``): the stem's input channels
+  matched by what the planes mean (:func:`map_stem`; a plane the source lacks starts at
+  zero weight), the convolutional heads copied into any cell-action target
+  (:func:`copy_heads`), the last layer of each optionally re-initialised
+  (``reset_last``). The flags take a source task, or ``auto``: the best plane match.
 
 **Schedules** (:func:`trunk_frozen`): ``finetune`` trains every weight; ``freeze`` keeps
 the trunk fixed (a feature extractor: it gets no gradient and stays bit-for-bit equal);
