@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from rltransfer.games import available_games, describe_options, make, parse_game_spec
+from rltransfer.games import available_games, make, parse_game_spec
 from rltransfer.games.check import GameCheckError, check_game
 from rltransfer.games.core import State
 from rltransfer.games.tic_tac_toe import TicTacToe
@@ -40,7 +40,6 @@ def test_parse_game_spec() -> None:
     assert parse_game_spec("connect_four") == ("connect_four", {})
     with pytest.raises(ValueError, match="expected key=value"):
         parse_game_spec("hex:size")
-    assert describe_options("tic_tac_toe") == "(no options)"
 
 
 # ---------------------------------------------------------------- the checker can fail

@@ -92,25 +92,6 @@ def make(game_id: str, **options: Any) -> BoardGame:
     return cls(**cls.validate_options(options))
 
 
-def describe_options(game_id: str) -> str:
-    """One line per option of a game: name, default and allowed values."""
-    if game_id.startswith(OUTSIDE_PREFIX):
-        described = env_options(game_id[len(OUTSIDE_PREFIX) :]).items()
-        return "; ".join(
-            f"{name}={opt.default} (allowed: {opt.describe()}) {opt.help}".rstrip()
-            for name, opt in described
-        )
-    cls = native_class(game_id)
-    if not cls.options:
-        return "(no options)"
-    lines = []
-    for name, opt in cls.options.items():
-        c = opt.choices
-        allowed = f"{c[0]}..{c[-1]}" if len(c) > 4 and all(isinstance(v, int) for v in c) else c
-        lines.append(f"{name}={opt.default} (allowed: {allowed}) {opt.help}".rstrip())
-    return "; ".join(lines)
-
-
 def parse_game_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """``"othello:size=8"`` -> ``("othello", {"size": 8})``; numbers become ints or floats,
     ``true`` / ``false`` (any case) bools: ``"mnk:m=6,gravity=true"`` ->
@@ -158,7 +139,6 @@ __all__ = [
     "State",
     "available_envs",
     "available_games",
-    "describe_options",
     "env_options",
     "game_class",
     "make",

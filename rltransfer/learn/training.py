@@ -148,7 +148,12 @@ class Session:
 
     @property
     def num_iterations(self) -> int:
-        return max(1, math.ceil(self.cfg.train.total_steps / self.steps_per_iteration))
+        return self.iterations_for(self.cfg.train.total_steps)
+
+    def iterations_for(self, total_steps: int) -> int:
+        """Whole iterations a budget of ``total_steps`` learner decisions takes (the one
+        home of that rule: experiments and resumes ask here)."""
+        return max(1, math.ceil(total_steps / self.steps_per_iteration))
 
     def learning_rate(self, iteration: int) -> float:
         """The rate of 1-based ``iteration`` under this session's schedule."""
@@ -516,9 +521,9 @@ def resume(
             )
         if {"train.total_steps", "ppo.learning_rate", "ppo.anneal_lr"} & set(changed):
             # continue the decay from the rate the saved schedule had reached
-            old_total = math.ceil(saved.train.total_steps / session.steps_per_iteration)
-            at = min(session.iteration + 1, max(1, old_total))
-            reached = linear_lr(saved.ppo, at, max(1, old_total), session.lr_start)
+            old_total = session.iterations_for(saved.train.total_steps)
+            at = min(session.iteration + 1, old_total)
+            reached = linear_lr(saved.ppo, at, old_total, session.lr_start)
             restart = cfg.ppo.learning_rate if "ppo.learning_rate" in changed else reached
             session.lr_start = (session.iteration, restart)
             save_session(session)  # the restart point on disk before the new budget is
