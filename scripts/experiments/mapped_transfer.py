@@ -157,8 +157,11 @@ T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571}
 
 
 def interval(values: list[float]) -> str:
+    """Mean ± 95% t-interval half-width; "fail" when a seed failed (an infinite value)."""
     if not values:
         return "n/a"
+    if any(math.isinf(v) for v in values):
+        return f"fail ({sum(math.isinf(v) for v in values)}/{len(values)} seeds)"
     mean = statistics.fmean(values)
     if len(values) < 2:
         return f"{mean:+.3f}"
@@ -171,8 +174,9 @@ def report(out: Path) -> str:
         f"Connect Four held out; {TARGET_STEPS:,} learner steps per arm ({OTHER_STEPS:,} for the "
         f"other pairs), seeds {', '.join(map(str, SEEDS))}, one source run per seed "
         f"({SOURCE_STEPS:,} steps each), scores against greedy. Mean over seeds ± 95% "
-        "t-interval half-width; per-seed values in brackets; a threshold never crossed "
-        "(two evaluations in a row at >= 90% of scratch's final score) is 'x'.",
+        "t-interval half-width; per-seed values in brackets. Time to threshold: two "
+        "evaluations in a row at >= 90% of scratch's final score; 'fail' where the transfer "
+        "arm never crosses (a failure, counted), 'x' where scratch never does (no yardstick).",
         "",
         "| experiment | zero-shot | jumpstart | few-shot gain | time-to-threshold ratio | "
         "asymptotic gain | area ratio | final (transfer / scratch) |",
@@ -191,7 +195,9 @@ def report(out: Path) -> str:
         def cell(name: str, reports: list[dict] = reports) -> str:
             values = [r["metrics"][name]["per_seed"][0] for r in reports]
             known = [v for v in values if v is not None]
-            per = ", ".join("x" if v is None else f"{v:.2f}" for v in values)
+            per = ", ".join(
+                "x" if v is None else "fail" if math.isinf(v) else f"{v:.2f}" for v in values
+            )
             return f"{interval(known)} [{per}]"
 
         zero = [r["curves"]["transfer"][0][0][1] for r in reports]
@@ -212,6 +218,11 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--report", action="store_true", help="aggregate only, run nothing")
     parser.add_argument("--scale", type=float, default=1.0, help="budgets x this (smoke tests)")
+    parser.add_argument(
+        "--reanalyse",
+        action="store_true",
+        help="first recompute every finished experiment's metrics with this rltransfer",
+    )
     args = parser.parse_args()
     global SOURCE_STEPS, TARGET_STEPS, OTHER_STEPS
     SOURCE_STEPS, TARGET_STEPS, OTHER_STEPS = (
@@ -221,6 +232,12 @@ def main() -> None:
         pair["steps"] = max(1, int(int(str(pair["steps"])) * args.scale))
     if not args.report:
         run_all(args.out, args.jobs)
+    if args.reanalyse:
+        from rltransfer.transfer.experiment import reanalyse
+
+        for path in sorted(args.out.glob("*_s[0-9]*")):
+            if (path / "transfer.json").is_file():
+                reanalyse(path)
     text = report(args.out)
     (args.out / "results.md").write_text(text)
     print(text)
