@@ -49,7 +49,7 @@ def test_a_stem_mapped_to_fewer_planes_computes_the_sources_output(source: Path)
     with torch.no_grad():
         mine = net.stems["target"](x)
         theirs = src.stems["othello_size6"](torch.cat([x, torch.zeros(5, 1, 6, 7)], dim=1))
-    torch.testing.assert_close(mine, theirs, rtol=0, atol=1e-6)
+    assert torch.equal(mine, theirs)  # bit for bit: the extra plane adds exact zeros
 
 
 def test_a_plane_the_source_lacks_starts_at_zero_weight(source: Path) -> None:
@@ -61,9 +61,7 @@ def test_a_plane_the_source_lacks_starts_at_zero_weight(source: Path) -> None:
     assert torch.count_nonzero(kernel[:, 2]) == 0
     x = (torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(2)) < 0.3).float()
     with torch.no_grad():  # the black_to_move plane changes nothing yet
-        torch.testing.assert_close(
-            net.stems["target"](x), src.stems["tic_tac_toe"](x[:, :2]), rtol=0, atol=1e-6
-        )
+        assert torch.equal(net.stems["target"](x), src.stems["tic_tac_toe"](x[:, :2]))
 
 
 def test_heads_are_copied_and_the_pass_logit_is_fresh_or_dropped(source: Path) -> None:
