@@ -124,8 +124,8 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize(
     ("opponent", "message"),
     [
-        ("minimax", "unknown opponent 'minimax': not a player (greedy, perfect, random)"),
-        ("{tmp}", "'{tmp}' is neither a player (greedy, perfect, random) nor a readable run: no "),
+        ("minimax", "unknown opponent 'minimax': not a player (greedy, perfect, random, mcts:S)"),
+        ("{tmp}", "'{tmp}' is neither a player (greedy, perfect, random, mcts:S) nor a readable"),
     ],
 )
 def test_an_unknown_opponent_lists_the_valid_ones(

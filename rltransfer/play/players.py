@@ -9,11 +9,14 @@ without game-specific rules, on the CPU or the GPU.
 The greedy player is the classic scripted baseline of board-game RL (a policy that cannot
 beat "win if you can, block if you must" has not learned tactics yet). Blocking needs to
 ask where the *opponent* would win if it moved now, which needs a null move: the same
-position with the other player to move (``Game.null_move``). A game without one gets a
+position with the other player to move (``BoardGame.null_move``). A game without one gets a
 greedy player that only takes wins (win-or-random); see :func:`threat_actions`. A game that
-cannot look ahead at all (``Game.supports_lookahead`` false: PettingZoo envs, where a step is
+cannot look ahead at all (``BoardGame.supports_lookahead`` false: PettingZoo envs, where a step is
 a real env move) gets a greedy player that plays uniformly at random; evaluation names that
 opponent ``greedy(random)`` (see :attr:`GreedyPlayer.needs_lookahead`).
+
+``mcts:S`` names the search yardstick, :class:`rltransfer.search.MCTSPlayer` (UCT with
+random rollouts and a solver, ``S`` simulations); it cannot play forward-only games.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from rltransfer.games.core import BoardGame, State
 from rltransfer.inference import load_policy
 from rltransfer.net.policy import PolicyNet, TaskShape, masked_logits
 from rltransfer.runs.checkpoint import CheckpointError
+from rltransfer.search import MAX_SIMULATIONS, MCTSPlayer
 
 
 @runtime_checkable
@@ -315,18 +319,34 @@ _PLAYERS: dict[str, type[RandomPlayer] | type[GreedyPlayer] | type[PerfectTicTac
 def plays(player: Player, game: BoardGame) -> bool:
     """Whether ``player`` can play ``game``: players that know only some games (the
     perfect tic-tac-toe player) list them in a ``games`` attribute, matched against the
-    game's registry id; players without one play every game."""
+    game's registry id; players without one play every game. Players that search
+    (``searches = True``) do not play forward-only games (``game.functional`` false)."""
     games = getattr(player, "games", None)
+    if getattr(player, "searches", False) and not game.functional:
+        return False  # a search steps copies of states, which forward-only games forbid
     return games is None or game.id in games
 
 
+#: The family of search players ``mcts:S`` (:class:`rltransfer.search.MCTSPlayer`).
+MCTS_PREFIX = "mcts:"
+
+
 def available_players() -> list[str]:
-    """Names accepted by :func:`make_player`."""
-    return sorted(_PLAYERS)
+    """Names accepted by :func:`make_player`: the fixed names, then ``mcts:S``."""
+    return [*sorted(_PLAYERS), f"{MCTS_PREFIX}S"]
+
+
+def is_player_name(name: str) -> bool:
+    """Whether ``name`` names a scripted player (``mcts:S`` with any ``S``: a bad ``S`` is
+    :func:`make_player`'s error, which says what would fit)."""
+    return name in _PLAYERS or name.startswith(MCTS_PREFIX)
 
 
 def make_player(name: str) -> Player:
-    """A scripted player by name: ``"random"``, ``"greedy"``, ``"perfect"`` (tic-tac-toe)."""
+    """A scripted player by name: ``"random"``, ``"greedy"``, ``"perfect"`` (tic-tac-toe),
+    or ``"mcts:S"``, classic MCTS with ``S`` simulations (1..100000) per move."""
+    if name.startswith(MCTS_PREFIX):
+        return MCTSPlayer(_simulations(name))
     try:
         cls = _PLAYERS[name]
     except KeyError:
@@ -334,6 +354,17 @@ def make_player(name: str) -> Player:
             f"unknown opponent {name!r}; valid opponents: {', '.join(available_players())}"
         ) from None
     return cls()
+
+
+def _simulations(name: str) -> int:
+    """The ``S`` of ``mcts:S``; an :class:`UnknownPlayerError` saying what fits otherwise."""
+    text = name[len(MCTS_PREFIX) :]
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_SIMULATIONS:
+        raise UnknownPlayerError(
+            f"unknown opponent {name!r}: mcts:S takes a whole number of simulations S in "
+            f"1..{MAX_SIMULATIONS}, e.g. mcts:100"
+        )
+    return int(text)
 
 
 def run_player(
@@ -370,7 +401,7 @@ def player_for(
         return RandomPlayer()
     if isinstance(opponent, (str, Path)):
         name = str(opponent)
-        if name in _PLAYERS:
+        if is_player_name(name):
             player = make_player(name)
         elif Path(name).exists():
             try:

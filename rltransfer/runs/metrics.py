@@ -76,7 +76,7 @@ TRANSFER_METRICS = (
     "few_shot_gain",
 )
 
-_NAME = re.compile(r"[A-Za-z0-9_.\-]+")  # one tag segment: no '/', no spaces
+_NAME = re.compile(r"[A-Za-z0-9_.:\-]+")  # one tag segment: no "/", no spaces ("mcts:100" fits)
 
 Scalar = float | int | Tensor
 V = TypeVar("V", bound=Scalar)
@@ -88,7 +88,7 @@ def _check_name(kind: str, name: str) -> str:
     if not _NAME.fullmatch(name):
         raise ValueError(
             f"{kind} {name!r} cannot be part of a TensorBoard tag: "
-            "use letters, digits, '_', '.' or '-' (no '/' or spaces)"
+            "use letters, digits, '_', '.', ':' or '-' (no '/' or spaces)"
         )
     return name
 

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import tomli_w
 import torch
 
-from rltransfer.errors import UserError
+from rltransfer.errors import UnknownPlayerError, UserError
 from rltransfer.games import game_class, make
 from rltransfer.games.core import BoardGame
 from rltransfer.specs.presets import resolve_spec
@@ -315,14 +315,19 @@ class TrainSettings:
     threads: int = 1  # torch intra-op threads on the CPU (1 is fastest on 2 cores)
 
     def __post_init__(self) -> None:
-        from rltransfer.play.players import available_players
+        from rltransfer.play.players import available_players, is_player_name, make_player
 
-        unknown = [o for o in self.eval_opponents if o not in available_players()]
+        unknown = [o for o in self.eval_opponents if not is_player_name(o)]
         if unknown:
             raise ConfigError(
                 f"train.eval_opponents: unknown opponent(s) {unknown}; valid opponents: "
                 f"{', '.join(available_players())}"
             )
+        for name in self.eval_opponents:
+            try:
+                make_player(name)  # mcts:S checks its S
+            except UnknownPlayerError as e:
+                raise ConfigError(f"train.eval_opponents: {e}") from None
         for name, (lo, hi) in _TRAIN_BOUNDS.items():
             check_int(f"train.{name}", getattr(self, name), lo, hi)
         if not _is_number(self.num_envs_scale) or self.num_envs_scale <= 0:
