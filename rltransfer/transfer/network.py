@@ -148,9 +148,7 @@ def plane_match(target: Sequence[str], source: Sequence[str]) -> tuple[int, int]
     return shared_planes(target, source), -sum(1 for name in source if name not in target)
 
 
-def pick_source_task(
-    meta: NetworkMeta, game: BoardGame, choice: str, ckpt: Path, flag: str
-) -> str:
+def pick_source_task(meta: NetworkMeta, game: BoardGame, choice: str, ckpt: Path, flag: str) -> str:
     """The source task a stem or heads come from: ``choice`` by name, or with :data:`AUTO`
     the task whose planes match the target's best. A tie between tasks is an error that
     asks for a name (never a silent pick); so is a source that shares no plane."""
