@@ -224,7 +224,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from rltransfer.inference import load_policy
     from rltransfer.learn.training import resolve_device
     from rltransfer.play.evaluate import evaluate_against, format_results
-    from rltransfer.play.players import PolicyPlayer, players_for
+    from rltransfer.play.players import players_for
 
     device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
@@ -242,12 +242,34 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         result
         for task, game in games.items()
         for result in evaluate_against(
-            game, PolicyPlayer(policy.net, task), opponents[task], args.games, gen,
-            task=task, device=device,
+            game, _evaluated(policy.net, task, args.search, args.search_rule), opponents[task],
+            args.games, gen, task=task, device=device,
         ).values()
     ]  # fmt: skip
+    how = (
+        "sampling its moves"
+        if args.search is None
+        else f"searching {args.search} simulations ({args.search_rule}) before each move"
+    )
+    print(f"{policy.source}: the policy {how}")
     print(format_results(results))
     return 0
+
+
+def _evaluated(net: Any, task: str, simulations: int | None, rule: str) -> Any:
+    """The player ``eval`` scores: the policy sampling its moves, or with ``--search S``
+    the policy searching S simulations before each move (its prior and value)."""
+    from rltransfer.play.players import PolicyPlayer
+    from rltransfer.search import MAX_SIMULATIONS, SearchConfig, SearchPlayer
+
+    if simulations is None:
+        return PolicyPlayer(net, task)
+    if simulations > MAX_SIMULATIONS:
+        from rltransfer.specs.config import ConfigError
+
+        raise ConfigError(f"--search takes 1..{MAX_SIMULATIONS:,} simulations, got {simulations}")
+    config = SearchConfig(simulations=simulations, rule=rule)  # type: ignore[arg-type]
+    return SearchPlayer(net, task, config, name=f"{task}+search:{simulations}")
 
 
 def _cmd_bench_train(args: argparse.Namespace) -> int:
@@ -525,6 +547,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=1000,
         help="games per game and opponent (default 1000)",
+    )
+    p.add_argument(
+        "--search",
+        type=_positive_int,
+        metavar="S",
+        help="the policy searches S simulations before each move (its prior and value)",
+    )
+    p.add_argument(
+        "--search-rule", choices=["gumbel", "puct"], default="gumbel", help="default gumbel"
     )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--seed", type=int, default=0)

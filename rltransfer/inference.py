@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rltransfer.games.core import BoardGame
+from rltransfer.games.core import BoardGame, State
 from rltransfer.net.policy import PolicyNet, masked_logits, sample_logits
 from rltransfer.runs.checkpoint import (
     checkpoint_dir,
@@ -21,6 +21,8 @@ from rltransfer.runs.checkpoint import (
     load_weights,
     read_network,
 )
+from rltransfer.search import NetworkEvaluator, SearchConfig, SearchResult, search
+from rltransfer.search.mcts import Rule
 from rltransfer.specs.config import GameSpec
 
 
@@ -41,6 +43,23 @@ class LoadedPolicy:
         """A task name from a task name, a game id that one task plays, or a built game
         (:func:`rltransfer.runs.checkpoint.find_task`: the one rule of every lookup)."""
         return find_task(self.specs, self.net.tasks, game, self.source)
+
+    def search(
+        self,
+        game: BoardGame,
+        state: State,
+        simulations: int,
+        *,
+        rule: Rule = "gumbel",
+        generator: torch.Generator | None = None,
+    ) -> SearchResult:
+        """Think before moving: a batched tree search of ``state`` [N boards] with this
+        policy's prior and value (:func:`rltransfer.search.search`; ``rule`` ``"gumbel"``
+        or ``"puct"``). ``result.action`` [N] are the moves; a search needs game *states*
+        (observations alone cannot be searched) of a functional game."""
+        evaluator = NetworkEvaluator(self.net, self.task(game))
+        config = SearchConfig(simulations=simulations, rule=rule)
+        return search(game, state, evaluator, config, generator)
 
     def make_game(self, game: str, **extra: Any) -> BoardGame:
         """The game (with the options it was trained on) for a task."""

@@ -76,7 +76,7 @@ def test_rltransfer_eval_takes_an_mcts_opponent(
     run = train(tiny_config(tmp_path, iterations=1), tmp_path / "runs", quiet=True)
     capsys.readouterr()
     assert main(["eval", str(run), "--opponent", "mcts:5", "--games", "4"]) == 0
-    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[3:]]
     assert {(row[0], row[1], row[2]) for row in rows} == {
         ("tic_tac_toe", "mcts:5", "4"),
         ("othello_size6", "mcts:5", "4"),
@@ -95,3 +95,25 @@ def test_a_run_evaluates_against_mcts_and_logs_it(tmp_path: Path) -> None:
         tiny_config(tmp_path, iterations=1, overrides=overrides), tmp_path / "r", quiet=True
     )
     assert "games/tic_tac_toe/score_vs_mcts:5" in read_scalars(run)
+
+
+def test_a_trained_policy_searches_states_and_eval_can_search(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tiny import tiny_config
+
+    from rltransfer.cli import main
+    from rltransfer.games import make
+    from rltransfer.inference import load_policy
+    from rltransfer.learn.training import train
+
+    run = train(tiny_config(tmp_path, iterations=1), tmp_path / "r", quiet=True)
+    policy, game = load_policy(run), make("tic_tac_toe")
+    state = game.init(3)
+    result = policy.search(game, state, 8, generator=torch.Generator().manual_seed(0))
+    assert bool(game.legal_mask(state).gather(1, result.action[:, None]).all())
+    args = ["eval", str(run), "--game", "tic_tac_toe", "--opponent", "random", "--games", "4",
+            "--search", "4", "--device", "cpu"]  # fmt: skip
+    assert main(args) == 0
+    assert "the policy searching 4 simulations (gumbel) before each move" in capsys.readouterr().out
+    assert main([*args[:-4], "--search", "1000000", "--device", "cpu"]) == 2

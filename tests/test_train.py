@@ -187,7 +187,7 @@ def test_cli_train_and_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "run:cli" in capsys.readouterr().out
     # all games vs perfect: only tic-tac-toe has a perfect player; named, othello is an error
     assert main(["eval", run, "--opponent", "perfect", "--games", "10", "--device", "cpu"]) == 0
-    rows = capsys.readouterr().out.splitlines()[2:]
+    rows = capsys.readouterr().out.splitlines()[3:]
     assert [r.split()[:2] for r in rows] == [["tic_tac_toe", "perfect"]]
     only_othello = ["--game", "othello_size6", "--opponent", "perfect", "--device", "cpu"]
     assert main(["eval", run, *only_othello]) == 2
