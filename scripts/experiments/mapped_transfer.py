@@ -212,6 +212,30 @@ def report(out: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def probe_table(out: Path) -> str:
+    """The game probe (held-out accuracy of a linear probe telling a source's games apart
+    from frozen, pooled trunk features) of every source run, beside the same probe on a
+    randomly initialised trunk of the same shape (board size alone separates games)."""
+    import torch
+
+    from rltransfer.inference import load_policy
+    from rltransfer.learn.confusion import game_probe
+    from rltransfer.net.policy import PolicyNet
+
+    lines = ["| source | games | probe, trained trunk | probe, random trunk |", "|---|---|---|---|"]
+    for path in sorted(out.glob("src_*_s[0-9]*")):
+        if not (path / "eval.json").is_file():
+            continue
+        policy = load_policy(path)
+        games = {task: policy.make_game(task) for task in policy.games}
+        trained = game_probe(policy.net, games, torch.Generator().manual_seed(0))
+        torch.manual_seed(0)
+        fresh = PolicyNet(policy.net.tasks, policy.net.cfg).eval()
+        random = game_probe(fresh, games, torch.Generator().manual_seed(0))
+        lines.append(f"| {path.name} | {len(games)} | {trained:.3f} | {random:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/mapped"))
@@ -238,7 +262,7 @@ def main() -> None:
         for path in sorted(args.out.glob("*_s[0-9]*")):
             if (path / "transfer.json").is_file():
                 reanalyse(path)
-    text = report(args.out)
+    text = report(args.out) + "\n" + probe_table(args.out)
     (args.out / "results.md").write_text(text)
     print(text)
 
