@@ -48,7 +48,6 @@ from torch import Tensor, nn
 from rltransfer.errors import UnknownTaskError
 from rltransfer.games.core import BoardGame, State
 from rltransfer.net.policy import NetConfig, Stem, Trunk, masked_logits, sample_logits
-from rltransfer.play.players import Player, player_for
 from rltransfer.runs.checkpoint import (
     AmbiguousTaskError,
     CheckpointError,
@@ -58,22 +57,13 @@ from rltransfer.runs.checkpoint import (
     read_network,
 )
 from rltransfer.views._common import build_game, render_board
-from rltransfer.views.gymnasium import BoardGameVectorEnv, Opponent, Seat
+from rltransfer.views.gymnasium import BoardGameVectorEnv, OpponentLike, Seat
 
 #: What can stand in the opponent's seat: a player name (``"random"``, ``"greedy"``, ...),
 #: the path of a trained run (its policy for this game plays), a ``Player``, or a function
-#: ``opponent(game, state, generator) -> [N] actions``. ``None`` means ``"random"``.
-OpponentSpec = str | Path | Player | Opponent | None
-
-
-def make_opponent(
-    opponent: OpponentSpec, game: BoardGame, device: torch.device | str = "cpu"
-) -> Player | Opponent:
-    """Resolve an :data:`OpponentSpec` for ``game`` (names and run paths:
-    :func:`rltransfer.play.players.player_for`); functions pass through."""
-    if opponent is None or isinstance(opponent, (str, Path, Player)):
-        return player_for(opponent, game, device)
-    return opponent
+#: ``opponent(game, state, generator) -> [N] actions``. ``None`` means ``"random"``. The
+#: vector env resolves it (``rltransfer.play.players.player_for`` for names and paths).
+OpponentSpec = OpponentLike
 
 
 # ------------------------------------------------------------------------------ VecEnv
@@ -126,7 +116,7 @@ class BoardGameVecEnv(VecEnv):
             built,
             num_envs,
             agent_seat=agent_seat,
-            opponent=make_opponent(opponent, built, device),
+            opponent=opponent,
             device=device,
             render_mode=render_mode,
         )
