@@ -91,12 +91,21 @@ def _cmd_suites(args: argparse.Namespace) -> int:
 
 def _positive_int(text: str) -> int:
     """An argparse type: an integer >= 1."""
+    return _int_at_least(text, 1)
+
+
+def _non_negative_int(text: str) -> int:
+    """An argparse type: an integer >= 0."""
+    return _int_at_least(text, 0)
+
+
+def _int_at_least(text: str, low: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+        raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
     return value
 
 
@@ -242,28 +251,99 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         result
         for task, game in games.items()
         for result in evaluate_against(
-            game, _evaluated(policy.net, task, args.search, args.search_rule), opponents[task],
-            args.games, gen, task=task, device=device,
+            game, _evaluated(policy.net, task, args.search, args.search_rule, args.argmax),
+            opponents[task], args.games, gen, task=task, device=device,
+            opening_plies=args.openings,
         ).values()
     ]  # fmt: skip
     how = (
-        "sampling its moves"
+        ("playing its most probable move" if args.argmax else "sampling its moves")
         if args.search is None
         else f"searching {args.search} simulations ({args.search_rule}) before each move"
     )
+    if args.openings:
+        how += f", from random {args.openings}-ply openings played from both seats"
     print(f"{policy.source}: the policy {how}")
     print(format_results(results))
     return 0
 
 
-def _evaluated(net: Any, task: str, simulations: int | None, rule: str) -> Any:
-    """The player ``eval`` scores: the policy sampling its moves, or with ``--search S``
-    the policy searching S simulations before each move (its prior and value)."""
+def _cmd_play(args: argparse.Namespace) -> int:
+    from rltransfer.inference import load_policy
+    from rltransfer.play.human import QuitGame, play_human
+    from rltransfer.play.players import run_player
+    from rltransfer.specs.config import ConfigError
+
+    policy = load_policy(args.run)
+    if args.game is None and len(policy.games) != 1:
+        raise ConfigError(f"{args.run} plays {', '.join(policy.games)}: choose one with --game")
+    game = policy.make_game(args.game or policy.games[0])
+    agent = run_player(args.run, game, sample=False, simulations=args.search, name="rltransfer")
+    try:
+        play_human(game, agent, args.seat, generator=torch.Generator().manual_seed(args.seed))
+    except QuitGame:
+        print("\ngame left unfinished")
+    return 0
+
+
+def _cmd_ladder(args: argparse.Namespace) -> int:
+    from rltransfer.games import make, parse_game_spec
+    from rltransfer.learn.training import resolve_device
+    from rltransfer.play import ladder as lad
+    from rltransfer.specs.config import ConfigError
+
+    if args.log and not args.checkpoints:
+        raise ConfigError("--log writes the ratings of --checkpoints RUN: name the run")
+    if args.games % 2:
+        raise ConfigError(f"--games must be even (each opening from both seats), got {args.games}")
+    device = resolve_device(args.device)
+    torch.set_num_threads(args.threads)
+    game_id, options = parse_game_spec(args.game)
+    game = make(game_id, **options)
+    history = lad.checkpoint_players(args.checkpoints) if args.checkpoints else {}
+    names = {**{n: n for n in args.players}, **history}
+    if len(names) != len(args.players) + len(history):
+        raise ConfigError(f"a player is named twice: {args.players} {list(history)}")
+    if len(names) < 2:
+        raise ConfigError(f"a ladder needs at least two players, got {list(names)}")
+    anchor = args.anchor if args.anchor is not None else next(iter(names), "")
+    if anchor not in names:
+        raise ConfigError(f"--anchor {anchor!r} is not one of the players: {', '.join(names)}")
+    players = lad.ladder_players(game, names, device)  # all resolved before a game is played
+    gen = torch.Generator(device=device).manual_seed(args.seed)
+    pairs = len(players) * (len(players) - 1) // 2
+    with _progress("ladder", "pairing", args.quiet) as progress:
+        print(f"{args.game}: {len(players)} players, {pairs} pairings of {args.games} games")
+        results = lad.round_robin(
+            game, players, args.games, gen, device, opening_plies=args.openings,
+            progress=progress,
+        )  # fmt: skip
+    ladder = lad.fit_ratings(
+        results, anchor, prior_draws=args.prior_draws, game=args.game,
+        opening_plies=args.openings,
+    )  # fmt: skip
+    print(lad.format_ladder(ladder))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(ladder.to_dict(), f, indent=1)
+    if args.log:
+        task = lad.run_task(args.checkpoints, game)
+        where = lad.log_checkpoint_ratings(args.checkpoints, ladder, history, task)
+        from rltransfer.runs.metrics import tensorboard_command
+
+        print(f"ratings of the checkpoints written to {where}; look: {tensorboard_command(where)}")
+    return 0
+
+
+def _evaluated(net: Any, task: str, simulations: int | None, rule: str, argmax: bool) -> Any:
+    """The player ``eval`` scores: the policy sampling its moves (``--argmax``: its most
+    probable move), or with ``--search S`` the policy searching S simulations before each
+    move (its prior and value)."""
     from rltransfer.play.players import PolicyPlayer
     from rltransfer.search import MAX_SIMULATIONS, SearchConfig, SearchPlayer
 
     if simulations is None:
-        return PolicyPlayer(net, task)
+        return PolicyPlayer(net, task, sample=not argmax)
     if simulations > MAX_SIMULATIONS:
         from rltransfer.specs.config import ConfigError
 
@@ -557,10 +637,65 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--search-rule", choices=["gumbel", "puct"], default="gumbel", help="default gumbel"
     )
+    p.add_argument(
+        "--argmax", action="store_true", help="play the most probable move (default: sample)"
+    )
+    p.add_argument(
+        "--openings",
+        type=_non_negative_int,
+        default=0,
+        metavar="PLIES",
+        help="start from random openings of PLIES moves, each from both seats (default 0)",
+    )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=_positive_int, default=1)
     p.set_defaults(fn=_cmd_eval)
+
+    p = sub.add_parser("play", help="play against a trained policy in the terminal")
+    p.add_argument("run", help="a run folder (runs/<name>) or a checkpoint folder")
+    p.add_argument("--game", help="task name or game id (default: the run's game, if only one)")
+    p.add_argument(
+        "--search", type=_positive_int, metavar="S", help="the policy searches S simulations"
+    )
+    p.add_argument(
+        "--seat", type=int, choices=[0, 1], default=0, help="0: you move first (default); 1"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(fn=_cmd_play)
+
+    p = sub.add_parser("ladder", help="rate players on one game: a round robin and Elo ratings")
+    p.add_argument(
+        "players",
+        nargs="*",
+        help="random, greedy, perfect, mcts:S, RUN (sampling), RUN+argmax, RUN+search:S",
+    )
+    p.add_argument("--game", required=True, metavar="GAME[:k=v,...]", help="e.g. hex:size=7")
+    p.add_argument(
+        "--checkpoints",
+        metavar="RUN",
+        help="add every checkpoint kept in RUN (RUN+argmax, RUN+search:S play so)",
+    )
+    p.add_argument(
+        "--log", action="store_true", help="write the checkpoints' ratings to RUN/ladder (TB)"
+    )
+    p.add_argument("--anchor", help="the player rated 0 (default: the first one named)")
+    p.add_argument(
+        "--games", type=_positive_int, default=100, help="games per pairing, even (default 100)"
+    )
+    p.add_argument(
+        "--openings", type=_non_negative_int, default=2, metavar="PLIES",
+        help="random opening plies, each opening from both seats (default 2)",
+    )  # fmt: skip
+    p.add_argument(
+        "--prior-draws", type=float, default=2.0, help="virtual draws per pairing (default 2)"
+    )
+    p.add_argument("--json", metavar="PATH", help="also write the ladder as JSON")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=_positive_int, default=1)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(fn=_cmd_ladder)
 
     _add_baseline(sub)
 

@@ -60,6 +60,7 @@ class ConnectFour(Game[ConnectFourState]):
     planes = ("own", "opponent")
     num_actions = ROWS * COLS
     max_moves = ROWS * COLS
+    gravity = True
 
     def __init__(self, *, illegal_action: IllegalActionMode = "lose") -> None:
         super().__init__(illegal_action=illegal_action)

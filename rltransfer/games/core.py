@@ -182,6 +182,9 @@ class BoardGame(ABC, Generic[StateT]):
     #: Actions are the cells ``r * W + c`` (+ a last pass action where ``has_pass``), so a
     #: fully convolutional policy head fits; False asks the network for a flat head.
     cell_actions: bool = True
+    #: A stone drops to the lowest empty cell of its column (Connect Four), so a move is
+    #: named by its column alone (``rltransfer play``'s notation).
+    gravity: bool = False
     #: States are values: ``step`` leaves its input usable, so a state can be stepped twice,
     #: copied, saved and restored (exact resume). False for forward-only games.
     functional: ClassVar[bool]

@@ -94,6 +94,8 @@ def play_match(
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
     task: str | None = None,
+    *,
+    opening_plies: int = 0,
 ) -> EvalResult:
     """Play ``num_games`` games of ``player`` against ``opponent`` in one batch.
 
@@ -103,14 +105,29 @@ def play_match(
     in the result (default ``game.id``). Raises ``RuntimeError`` if a game outlasts
     ``game.max_moves`` plies (a broken game). A player that needs lookahead (greedy) on a
     game without it plays randomly, and its name in the result says ``greedy(random)``.
+
+    ``opening_plies > 0`` starts every game from a random opening (:func:`random_openings`:
+    that many uniformly random legal plies), each opening played once from each seat
+    (board ``i`` and board ``n0 + i`` share it), so two deterministic players do not replay
+    one game; ``num_games`` must then be even. "Seat 0" is the player who moves for player 0
+    after the opening.
     """
     if num_games < 1:
         raise ValueError(f"num_games must be >= 1, got {num_games}")
     n0 = (num_games + 1) // 2
     first, second = slice(0, n0), slice(n0, num_games)
-    state = game.init(num_games, generator, device)
+    if opening_plies:
+        if num_games % 2:
+            raise ValueError(
+                f"num_games must be even with openings (each opening from both seats), "
+                f"got {num_games}"
+            )
+        half = random_openings(game, n0, opening_plies, generator, device)
+        state = type(half).cat([half, half])
+    else:
+        state = game.init(num_games, generator, device)
     final = torch.zeros(num_games, device=state.device)  # player 0's reward at the end
-    for ply in range(game.max_moves):
+    for ply in range(opening_plies, game.max_moves):
         # Seat ply % 2 moves: on the first slice that is `player` at even plies.
         movers = (player, opponent) if ply % 2 == 0 else (opponent, player)
         actions = _act_on_slices(game, state, movers, (first, second), generator)
@@ -128,6 +145,26 @@ def play_match(
     seat_sign[second] = -1.0
     names = (_played_as(player, game), _played_as(opponent, game))
     return _result(task or game.id, *names, final * seat_sign, n0)
+
+
+def random_openings(
+    game: BoardGame,
+    num_boards: int,
+    plies: int,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> State:
+    """``num_boards`` fresh boards after ``plies`` uniformly random legal moves (the game's
+    ``random_action``), every board its own opening. Raises ``ValueError`` where an opening
+    ends a game (ask for fewer plies) or ``plies`` is not in ``0 .. max_moves - 1``."""
+    if not 0 <= plies < game.max_moves:
+        raise ValueError(f"opening plies must be in 0..{game.max_moves - 1}, got {plies}")
+    state = game.init(num_boards, generator, device)
+    for _ in range(plies):
+        state = game.step(state, game.random_action(state, generator))
+    if plies and bool(state.terminated.any()):
+        raise ValueError(f"{game.id}: a random {plies}-ply opening ended a game; use fewer plies")
+    return state
 
 
 def _played_as(player: Player, game: BoardGame) -> str:
@@ -201,20 +238,31 @@ def evaluate_against(
     device: torch.device | str | None = None,
     *,
     skip_unplayable: bool = False,
+    opening_plies: int = 0,
 ) -> dict[str, EvalResult]:
     """One :func:`play_match` per opponent, by the opponent's label: every evaluation
     against named opponents goes through here. Names (``"random"``, ``"greedy"``) and run
     paths become players by :func:`~rltransfer.play.players.players_for` (all of them
     before the first game); ``skip_unplayable`` leaves out the players that do not play
     ``game`` (the perfect player off tic-tac-toe) instead of raising. Players already
-    resolved come as a mapping from their labels (``players_for``'s result)."""
+    resolved come as a mapping from their labels (``players_for``'s result).
+    ``opening_plies``: random openings, each from both seats (:func:`play_match`)."""
     where = device if device is not None else generator.device if generator else "cpu"
     if isinstance(opponents, Mapping):
         players = dict(opponents)
     else:
         players = players_for(opponents, game, where, skip_unplayable=skip_unplayable)
     return {
-        label: play_match(game, player, opponent, num_games, generator, device=device, task=task)
+        label: play_match(
+            game,
+            player,
+            opponent,
+            num_games,
+            generator,
+            device=device,
+            task=task,
+            opening_plies=opening_plies,
+        )
         for label, opponent in players.items()
     }
 

@@ -36,7 +36,7 @@ from rltransfer.games.core import BoardGame, State
 from rltransfer.inference import load_policy
 from rltransfer.net.policy import PolicyNet, TaskShape, masked_logits
 from rltransfer.runs.checkpoint import CheckpointError
-from rltransfer.search import MAX_SIMULATIONS, MCTSPlayer
+from rltransfer.search import MAX_SIMULATIONS, MCTSPlayer, SearchConfig, SearchPlayer
 
 
 @runtime_checkable
@@ -367,12 +367,26 @@ def _simulations(name: str) -> int:
     return int(text)
 
 
+#: Suffixes of a run path naming how its policy plays: ``RUN+argmax`` plays the most
+#: probable move, ``RUN+search:S`` searches ``S`` simulations before each move (Gumbel,
+#: the policy's prior and value); a plain ``RUN`` samples its moves, as in training.
+ARGMAX_SUFFIX = "+argmax"
+SEARCH_SUFFIX = "+search:"
+
+
 def run_player(
-    run: str | Path, game: BoardGame, device: torch.device | str = "cpu", sample: bool = True
-) -> PolicyPlayer:
+    run: str | Path,
+    game: BoardGame,
+    device: torch.device | str = "cpu",
+    sample: bool = True,
+    *,
+    simulations: int | None = None,
+    name: str | None = None,
+) -> Player:
     """The policy of a trained run for ``game`` (its task by
     :func:`rltransfer.runs.checkpoint.find_task`, which must have the game's shape: planes,
-    board and actions), sampling its moves unless ``sample=False``."""
+    board and actions), sampling its moves unless ``sample=False``, or with ``simulations``
+    searching that many simulations before each move (Gumbel root selection)."""
     policy = load_policy(run, device)
     try:
         task = policy.task(game)
@@ -383,7 +397,50 @@ def run_player(
         raise UnknownPlayerError(
             f"{run}: its task {task} plays {game.id} with {own}, the game has {shape}"
         )
-    return PolicyPlayer(policy.net, task, sample=sample, name=f"run:{Path(run).name}")
+    label = name if name is not None else f"run:{Path(run).name}"
+    if simulations is not None:
+        config = SearchConfig(simulations=simulations, rule="gumbel")
+        return SearchPlayer(policy.net, task, config, name=label)
+    return PolicyPlayer(policy.net, task, sample=sample, name=label)
+
+
+def _run_by_name(name: str, game: BoardGame, device: torch.device | str) -> Player:
+    """A run path as a player: plain (sampling), ``RUN+argmax`` or ``RUN+search:S``."""
+    run, how = split_run(name)
+    if not Path(run).exists():
+        raise UnknownPlayerError(
+            f"unknown opponent {name!r}: not a player ({', '.join(available_players())}) "
+            "and no run folder at that path"
+        )
+    try:
+        if how is None:
+            return run_player(run, game, device)
+        if isinstance(how, int):
+            return run_player(run, game, device, simulations=how, name=name)
+        return run_player(run, game, device, sample=False, name=name)  # +argmax
+    except CheckpointError as e:
+        raise UnknownPlayerError(
+            f"opponent {name!r} is neither a player ({', '.join(available_players())}) "
+            f"nor a readable run: {e}"
+        ) from None
+
+
+def split_run(name: str) -> tuple[str, str | int | None]:
+    """``(run, how)``: ``how`` is ``None`` (sample), ``"argmax"`` or the ``S`` of
+    ``+search:S``. A path that exists as written is a run with no suffix."""
+    if Path(name).exists():
+        return name, None
+    if name.endswith(ARGMAX_SUFFIX):
+        return name[: -len(ARGMAX_SUFFIX)], "argmax"
+    run, found, text = name.rpartition(SEARCH_SUFFIX)
+    if not found:
+        return name, None
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_SIMULATIONS:
+        raise UnknownPlayerError(
+            f"{name!r}: RUN+search:S takes a whole number of simulations S in "
+            f"1..{MAX_SIMULATIONS}, e.g. {run}+search:64"
+        )
+    return run, int(text)
 
 
 def player_for(
@@ -393,7 +450,10 @@ def player_for(
 
     ``None`` is ``random``; a :class:`Player` is itself; a name of :func:`available_players`
     is that scripted player (names win over folders of the same name); an existing path is
-    the policy of that run (:func:`run_player`). Anything else, or a player that cannot play
+    the policy of that run sampling its moves (:func:`run_player`), ``RUN+argmax`` its most
+    probable move and ``RUN+search:S`` the policy searching ``S`` simulations before each
+    move (a path that exists as written wins over its reading with a suffix). Anything
+    else, or a player that cannot play
     ``game`` (the perfect player knows tic-tac-toe only), is an
     :class:`~rltransfer.errors.UnknownPlayerError` that lists the valid names.
     """
@@ -401,21 +461,7 @@ def player_for(
         return RandomPlayer()
     if isinstance(opponent, (str, Path)):
         name = str(opponent)
-        if is_player_name(name):
-            player = make_player(name)
-        elif Path(name).exists():
-            try:
-                return run_player(name, game, device)
-            except CheckpointError as e:
-                raise UnknownPlayerError(
-                    f"opponent {name!r} is neither a player ({', '.join(available_players())}) "
-                    f"nor a readable run: {e}"
-                ) from None
-        else:
-            raise UnknownPlayerError(
-                f"unknown opponent {name!r}: not a player ({', '.join(available_players())}) "
-                "and no run folder at that path"
-            )
+        player = make_player(name) if is_player_name(name) else _run_by_name(name, game, device)
     else:
         player = opponent
     if not plays(player, game):

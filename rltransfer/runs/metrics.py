@@ -19,6 +19,7 @@ such as ``othello_size6``; ``a|b`` stands for one tag per name)::
     config                                    the resolved config as TOML (text)
     hparams/games/<game>/score_vs_<opponent>  the final evaluation, for the HParams dashboard
     transfer/jumpstart|asymptotic_gain|time_to_threshold_ratio|area_ratio|few_shot_gain  experiment
+    ladder/<game>/elo|elo_low|elo_high        ``rltransfer ladder --log``: checkpoints' Elo
 
 Each run also gets a custom-scalars layout (:func:`run_layout`: every game's score on one
 chart per opponent), and a transfer experiment's folder one that overlays its arms
@@ -75,6 +76,11 @@ TRANSFER_METRICS = (
     "area_ratio",
     "few_shot_gain",
 )
+
+LADDER_METRICS = ("elo", "elo_low", "elo_high")  # a rating and its 95% interval
+#: The subfolder of a run where ``rltransfer ladder --log`` writes its ratings (apart from
+#: the training's event files, whose resumes purge later steps).
+LADDER_DIR = "ladder"
 
 _NAME = re.compile(r"[A-Za-z0-9_.:\-]+")  # one tag segment: no "/", no spaces ("mcts:100" fits)
 
@@ -139,6 +145,13 @@ def board_tag(game: str) -> str:
 def transfer_tag(metric: str) -> str:
     """``transfer/<metric>``, e.g. one of ``TRANSFER_METRICS`` (Taylor & Stone 2009)."""
     return f"transfer/{_check_name('transfer metric', metric)}"
+
+
+def ladder_tag(game: str, metric: str) -> str:
+    """``ladder/<game>/<metric>``, metric one of ``LADDER_METRICS``."""
+    if metric not in LADDER_METRICS:
+        raise ValueError(f"unknown ladder metric {metric!r}; known: {', '.join(LADDER_METRICS)}")
+    return f"ladder/{_check_name('game', game)}/{metric}"
 
 
 def hparam_metric_tag(name: str) -> str:

@@ -1,0 +1,309 @@
+"""An Elo ladder: a round robin between players on one game, rated by a Bradley-Terry fit.
+
+Every pairing plays :func:`~rltransfer.play.evaluate.play_match` games from random
+openings, each opening once from each seat (two deterministic players would otherwise
+replay one game). The ratings are the maximum a posteriori fit of the Bradley-Terry model
+``P(i beats j) = 1 / (1 + 10 ** ((elo_j - elo_i) / 400))``, a draw counting as half a win,
+with a prior of ``prior_draws`` virtual draws added to every pairing that was played. The
+prior is what keeps the fit finite: every player beats ``random`` in every game, and a plain
+maximum-likelihood fit would push such a gap to infinity. Ratings are anchored (one named
+player is 0), and their 95% intervals come from the curvature of the log posterior at the
+fit (the Laplace approximation), relative to the anchor.
+
+We wrote the fit here rather than take a library: ``choix`` fits regularised
+Bradley-Terry models but gives no intervals, and Newton's method on at most a few dozen
+players is twenty lines of NumPy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rltransfer.games.core import BoardGame
+from rltransfer.inference import load_policy
+from rltransfer.play.evaluate import EvalResult, play_match
+from rltransfer.play.players import Player, player_for, split_run
+from rltransfer.runs.checkpoint import CheckpointError, load_meta, versions_in
+from rltransfer.runs.folder import RunLock
+from rltransfer.runs.metrics import LADDER_DIR, RunLogger, ladder_tag
+
+#: Elo points per natural-log unit of odds: 400 Elo is odds of 10 to 1.
+ELO_PER_NAT = 400.0 / math.log(10.0)
+_Z95 = 1.96
+
+
+@dataclasses.dataclass(frozen=True)
+class Rating:
+    """One player's place on the ladder (``elo`` relative to the anchor, at 0)."""
+
+    player: str
+    elo: float
+    ci_low: float
+    ci_high: float
+    games: int
+    score: float  # (wins + draws / 2) / games over all its pairings
+
+
+@dataclasses.dataclass(frozen=True)
+class Ladder:
+    """A fitted ladder: ratings best first, and the pairings it was fitted on."""
+
+    game: str
+    anchor: str
+    prior_draws: float
+    opening_plies: int
+    ratings: list[Rating]
+    pairings: list[EvalResult]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict."""
+        return {
+            "game": self.game,
+            "anchor": self.anchor,
+            "prior_draws": self.prior_draws,
+            "opening_plies": self.opening_plies,
+            "ratings": [dataclasses.asdict(r) for r in self.ratings],
+            "pairings": [r.to_dict() for r in self.pairings],
+        }
+
+    def rating(self, player: str) -> Rating:
+        """The rating of ``player`` (a ``KeyError`` naming the players otherwise)."""
+        for r in self.ratings:
+            if r.player == player:
+                return r
+        raise KeyError(f"{player!r} is not on the ladder: {', '.join(self.players)}")
+
+    @property
+    def players(self) -> list[str]:
+        return [r.player for r in self.ratings]
+
+
+def round_robin(
+    game: BoardGame,
+    players: Mapping[str, Player],
+    games_per_pair: int,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    *,
+    opening_plies: int = 2,
+    progress: Callable[[str], None] | None = None,
+) -> list[EvalResult]:
+    """Every pairing of ``players`` (by label), ``games_per_pair`` games each (even: half
+    the openings from each seat), from the first-named player's side; ``progress(label)``
+    is called after each pairing."""
+    if len(players) < 2:
+        raise ValueError(f"a ladder needs at least two players, got {list(players)}")
+    if games_per_pair < 2 or games_per_pair % 2:
+        raise ValueError(
+            f"games per pairing must be even and >= 2 (each opening from both seats), "
+            f"got {games_per_pair}"
+        )
+    results = []
+    for (a, pa), (b, pb) in itertools.combinations(players.items(), 2):
+        r = play_match(game, pa, pb, games_per_pair, generator, device, opening_plies=opening_plies)
+        results.append(dataclasses.replace(r, player=a, opponent=b))
+        if progress is not None:
+            progress(f"{a} vs {b}: {r.score:.2f}")
+    return results
+
+
+def fit_ratings(
+    pairings: Sequence[EvalResult],
+    anchor: str,
+    *,
+    prior_draws: float = 2.0,
+    game: str | None = None,
+    opening_plies: int = 0,
+) -> Ladder:
+    """Bradley-Terry ratings (Elo scale) of every player named in ``pairings``, anchored
+    at ``anchor`` = 0, with ``prior_draws`` virtual draws per pairing (module docstring).
+
+    Raises ``ValueError`` for an unknown anchor, a negative prior, or players that are not
+    connected to the anchor by played games (their rating would be undefined).
+    """
+    names = sorted({r.player for r in pairings} | {r.opponent for r in pairings})
+    if anchor not in names:
+        raise ValueError(f"the anchor {anchor!r} played no game here; players: {', '.join(names)}")
+    if not (math.isfinite(prior_draws) and prior_draws >= 0):
+        raise ValueError(f"prior_draws must be a finite number >= 0, got {prior_draws}")
+    index = {n: k for k, n in enumerate(names)}
+    p = len(names)
+    games = np.zeros((p, p))  # games[i, j]: games between i and j, prior included
+    points = np.zeros((p, p))  # points[i, j]: i's score against j, prior included
+    for r in pairings:
+        i, j = index[r.player], index[r.opponent]
+        won = r.wins + 0.5 * r.draws
+        for x, y, s in ((i, j, won), (j, i, r.games - won)):
+            games[x, y] += r.games + prior_draws
+            points[x, y] += s + 0.5 * prior_draws
+    if prior_draws == 0 and not _strongly_connected(points > 0):
+        raise ValueError(
+            "without a prior the fit diverges: some group of players never scored against "
+            "the rest (e.g. a pairing won 100%); use prior_draws > 0"
+        )
+    free = [k for k in range(p) if k != index[anchor]]
+    rating, cov = _newton(games, points, free)
+    se = np.zeros(p)
+    se[free] = np.sqrt(np.diag(cov))
+    ratings = []
+    for n, k in index.items():
+        elo, half = ELO_PER_NAT * rating[k], ELO_PER_NAT * _Z95 * se[k]
+        played = sum(r.games for r in pairings if n in (r.player, r.opponent))
+        scored = sum(
+            (r.wins + 0.5 * r.draws) if r.player == n else (r.losses + 0.5 * r.draws)
+            for r in pairings
+            if n in (r.player, r.opponent)
+        )
+        ratings.append(Rating(n, elo, elo - half, elo + half, played, scored / max(played, 1)))
+    ratings.sort(key=lambda r: -r.elo)
+    return Ladder(
+        game=game or (pairings[0].game if pairings else ""),
+        anchor=anchor,
+        prior_draws=prior_draws,
+        opening_plies=opening_plies,
+        ratings=ratings,
+        pairings=list(pairings),
+    )
+
+
+def _strongly_connected(edges: np.ndarray) -> bool:
+    """Whether every player reaches every other along ``edges[i, j]`` (i scored against
+    j): the condition for a finite maximum-likelihood Bradley-Terry fit (Zermelo, Ford)."""
+    reach = edges | np.eye(len(edges), dtype=bool)
+    for k in range(len(edges)):  # Warshall's transitive closure
+        reach |= reach[:, k : k + 1] & reach[k : k + 1, :]
+    return bool(reach.all())
+
+
+def _newton(
+    games: np.ndarray, points: np.ndarray, free: list[int], tol: float = 1e-10
+) -> tuple[np.ndarray, np.ndarray]:
+    """Maximise the Bradley-Terry log posterior over the ``free`` ratings (natural units;
+    the others stay 0). Returns the ratings and the covariance of the free ones (the
+    inverse of the negative Hessian). The objective is concave; steps are halved until
+    it does not decrease."""
+    r = np.zeros(games.shape[0])
+
+    def objective(x: np.ndarray) -> float:
+        d = x[:, None] - x[None, :]
+        return float(np.sum(points * -np.logaddexp(0.0, -d)))
+
+    for _ in range(100):
+        d = r[:, None] - r[None, :]
+        p = 1.0 / (1.0 + np.exp(-d))
+        grad = (points - games * p).sum(axis=1)[free]
+        w = games * p * (1.0 - p)
+        hess = np.diag(w.sum(axis=1)) - w  # the negative Hessian (a weighted Laplacian)
+        h = hess[np.ix_(free, free)]
+        if np.linalg.matrix_rank(h) < len(free):
+            raise ValueError(
+                "some players are not connected to the anchor by played games: their "
+                "ratings are undefined (add pairings between them)"
+            )
+        step = np.linalg.solve(h, grad)
+        before, t = objective(r), 1.0
+        while True:
+            trial = r.copy()
+            trial[free] += t * step
+            if objective(trial) >= before - 1e-12 or t < 1e-6:
+                break
+            t /= 2
+        r = trial
+        if np.max(np.abs(t * step)) < tol:
+            break
+    d = r[:, None] - r[None, :]
+    p = 1.0 / (1.0 + np.exp(-d))
+    w = games * p * (1.0 - p)
+    hess = np.diag(w.sum(axis=1)) - w
+    return r, np.linalg.inv(hess[np.ix_(free, free)])
+
+
+def format_ladder(ladder: Ladder) -> str:
+    """A plain-text table, best first: Elo, its 95% interval, games and overall score."""
+    header = ("rank", "player", "Elo", "95% CI", "games", "score")
+    rows = [header] + [
+        (
+            str(k + 1),
+            r.player,
+            f"{r.elo:+.0f}",
+            "anchor" if r.player == ladder.anchor else f"[{r.ci_low:+.0f}, {r.ci_high:+.0f}]",
+            str(r.games),
+            f"{r.score:.3f}",
+        )
+        for k, r in enumerate(ladder.ratings)
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+# --------------------------------------------------------------------------- a run's history
+def checkpoint_players(run: str | Path) -> dict[str, str]:
+    """``{"<run>@<iteration>": checkpoint}`` for every checkpoint kept in a run (the last
+    few and the milestones, see ``train.milestone_interval``), oldest first. ``run`` may
+    carry a player suffix (``RUN+argmax``, ``RUN+search:S``): every checkpoint plays so,
+    and its label and name carry the suffix too."""
+    spec = str(run)
+    folder, _ = split_run(spec)
+    suffix = spec[len(folder) :]
+    found = versions_in(Path(folder) / "checkpoints")
+    if not found:
+        raise CheckpointError(f"{folder}: no checkpoints under {Path(folder) / 'checkpoints'}")
+    name = Path(folder).name
+    labels = [f"{name}@{load_meta(c).get('iteration', c.name)}{suffix}" for c in found]
+    return {label: f"{c}{suffix}" for label, c in zip(labels, found, strict=True)}
+
+
+def ladder_players(
+    game: BoardGame,
+    names: Sequence[str] | Mapping[str, str],
+    device: torch.device | str = "cpu",
+) -> dict[str, Player]:
+    """The players of a ladder by label, each by :func:`~rltransfer.play.players.player_for`
+    (names, runs, ``RUN+argmax``, ``RUN+search:S``), every one checked before a game is
+    played; a ``{label: name}`` mapping labels them (checkpoints). Repeated labels are an
+    error."""
+    labels = dict(names) if isinstance(names, Mapping) else {n: n for n in names}
+    if len(labels) != len(names):
+        raise ValueError(f"a player is named twice: {list(names)}")
+    return {label: player_for(name, game, device) for label, name in labels.items()}
+
+
+def log_checkpoint_ratings(
+    run: str | Path, ladder: Ladder, checkpoints: Mapping[str, str], task: str
+) -> Path:
+    """Write each checkpoint's rating at its global step to TensorBoard under
+    ``<run>/ladder`` (tags ``ladder/<task>/elo|elo_low|elo_high``), holding the run's lock,
+    so a training run still writing there is refused rather than raced. A player suffix
+    on ``run`` (``+search:64``) joins the task's tag segment (``<task>_search:64``), so
+    each way of playing keeps its own chart. Returns the folder written."""
+    folder, _ = split_run(str(run))
+    task += str(run)[len(folder) :].replace("+", "_")
+    run = Path(folder)
+    lock = RunLock(run).acquire()
+    try:
+        with RunLogger(run / LADDER_DIR) as logger:
+            for label, ckpt in checkpoints.items():
+                r = ladder.rating(label)
+                step = int(load_meta(Path(split_run(ckpt)[0])).get("global_step", 0))
+                values = {"elo": r.elo, "elo_low": r.ci_low, "elo_high": r.ci_high}
+                logger.scalars(step, {ladder_tag(task, k): v for k, v in values.items()})
+    finally:
+        lock.release()
+    return run / LADDER_DIR
+
+
+def run_task(run: str | Path, game: BoardGame) -> str:
+    """The task of ``run`` (a player suffix allowed) that plays ``game``: the name its
+    ratings are logged under."""
+    folder, _ = split_run(str(run))
+    return load_policy(folder).task(game)
