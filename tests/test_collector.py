@@ -165,8 +165,35 @@ def test_opponent_mix_gives_the_perfect_share_to_greedy_where_no_perfect_player(
         game_id: {k: s.stop - s.start for k, s in board_slices(mix, 100, make(game_id)).items()}
         for game_id in ("tic_tac_toe", "connect_four")
     }
-    assert sizes["tic_tac_toe"] == dict(self=50, snapshot=10, random=10, greedy=10, perfect=20)
-    assert sizes["connect_four"] == dict(self=50, snapshot=10, random=10, greedy=30, perfect=0)
+    assert sizes["tic_tac_toe"] == dict(
+        self=50, snapshot=10, random=10, greedy=10, perfect=20, mcts=0
+    )
+    assert sizes["connect_four"] == dict(
+        self=50, snapshot=10, random=10, greedy=30, perfect=0, mcts=0
+    )
+
+
+def test_opponent_mix_gives_the_mcts_share_to_greedy_where_nothing_can_search() -> None:
+    from rltransfer.games.outside import OutsideGame
+
+    mix = SelfPlayConfig(self=0.5, snapshot=0, random=0, greedy=0.1, mcts=0.4)
+    searched = board_slices(mix, 10, make("connect_four"))
+    assert searched["mcts"] == slice(6, 10) and searched["greedy"] == slice(5, 6)
+    forward_only = board_slices(mix, 10, OutsideGame("tictactoe_v3"))
+    assert forward_only["mcts"] == slice(10, 10) and forward_only["greedy"] == slice(5, 10)
+
+
+def test_mcts_opponent_in_the_mix_beats_a_random_learner() -> None:
+    game = make("connect_four")
+    net = _zero_value_net(game, "c4")  # near-uniform policy
+    gen = torch.Generator().manual_seed(5)
+    mix = SelfPlayConfig(self=0, snapshot=0, random=0, greedy=0, mcts=1, mcts_simulations=16)
+    col = GameCollector("c4", game, 8, 24, mix, torch.device("cpu"), gen)
+    assert col.scripted["mcts"].name == "mcts:16"
+    col.collect(net, None)
+    stats = col.pop_stats()["mcts"]
+    assert stats["episodes"] >= 8
+    assert stats["losses"] > 0.8 * stats["episodes"]  # random moves lose to 16 simulations
 
 
 def test_perfect_opponent_never_loses_and_punishes_a_random_learner() -> None:

@@ -3,9 +3,9 @@
 For each game, N boards play in lockstep. On every board the learner holds one seat and an
 opponent the other; the learner's seat flips after each game on that board, so it learns
 both sides. Opponents are assigned to boards by fixed index ranges, in the proportions of
-the :class:`SelfPlayConfig` mix (the current policy, a past snapshot, random, greedy, and a
-perfect player for the games that have one): static slices keep the step loop free of
-host syncs and data-dependent shapes.
+the :class:`SelfPlayConfig` mix (the current policy, a past snapshot, random, greedy, the
+``mcts:S`` search, and a perfect player for the games that have one): static slices keep
+the step loop free of host syncs and data-dependent shapes.
 
 One collector step for a game is one learner decision on every board:
 
@@ -44,18 +44,28 @@ from rltransfer.play import match
 from rltransfer.play.players import Player, make_player, plays, split_boards
 from rltransfer.specs.config import OPPONENT_KINDS, SelfPlayConfig
 
-_SCRIPTED = ("random", "greedy", "perfect")
+_SCRIPTED = ("random", "greedy", "perfect", "mcts")
+
+
+def scripted_players(mix: SelfPlayConfig) -> dict[str, Player]:
+    """The scripted opponents of the mix, by kind (``mcts`` searches
+    ``mix.mcts_simulations`` simulations: the ``mcts:S`` yardstick)."""
+    names = {k: k for k in _SCRIPTED} | {"mcts": f"mcts:{mix.mcts_simulations}"}
+    return {kind: make_player(name) for kind, name in names.items()}
 
 
 def board_slices(mix: SelfPlayConfig, n: int, game: BoardGame | None = None) -> dict[str, slice]:
     """Board index ranges per opponent kind of ``mix``; sizes follow the mix, summing to ``n``.
 
-    Given a ``game`` that no perfect player plays, the perfect share goes to greedy.
+    Given a ``game`` that a scripted kind cannot play (the perfect player off tic-tac-toe,
+    a search on a forward-only game), that kind's share goes to greedy.
     """
     share = {k: getattr(mix, k) for k in OPPONENT_KINDS}
-    if game is not None and not plays(make_player("perfect"), game):
-        share["greedy"] += share.pop("perfect")
-        share["perfect"] = 0.0
+    if game is not None:
+        for kind, player in scripted_players(mix).items():
+            if not plays(player, game):
+                share["greedy"] += share[kind]
+                share[kind] = 0.0
     fractions = [share[k] for k in OPPONENT_KINDS]
     return dict(zip(OPPONENT_KINDS, split_boards(fractions, n), strict=True))
 
@@ -111,7 +121,7 @@ class GameCollector:
         self.task, self.game, self.device, self.gen = task, game, device, generator
         self.num_envs, self.num_steps = num_envs, num_steps
         self.slices = board_slices(mix, num_envs, game)
-        self.scripted: dict[str, Player] = {k: make_player(k) for k in _SCRIPTED}
+        self.scripted = scripted_players(mix)
         self.rollout = Rollout.empty(game, num_steps, num_envs, device)
         self.state: State = game.init(num_envs, device=device)
         # learner seat per board: alternate from the start so both seats are played at once

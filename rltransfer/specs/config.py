@@ -268,7 +268,7 @@ class PPOConfig:
             raise ConfigError(f"ppo.target_kl must be > 0 or unset, got {self.target_kl}")
 
 
-OPPONENT_KINDS = ("self", "snapshot", "random", "greedy", "perfect")
+OPPONENT_KINDS = ("self", "snapshot", "random", "greedy", "perfect", "mcts")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -281,6 +281,10 @@ class SelfPlayConfig:
     greedy: float = 0.15
     # a minimax-perfect player (tic_tac_toe); in games without one these boards play greedy
     perfect: float = 0.0
+    # the mcts:S yardstick (S = mcts_simulations; random rollouts, costly on the CPU); in
+    # games it cannot search (forward-only PettingZoo tasks) these boards play greedy
+    mcts: float = 0.0
+    mcts_simulations: int = 32
     snapshot_interval: int = 10  # iterations between snapshots added to the pool
     pool_size: int = 8  # snapshots kept (oldest dropped)
 
@@ -290,6 +294,9 @@ class SelfPlayConfig:
             raise ConfigError(
                 f"opponent mix must be non-negative and not all zero, got {fractions}"
             )
+        from rltransfer.search.mcts import MAX_SIMULATIONS
+
+        check_int("selfplay.mcts_simulations", self.mcts_simulations, 1, MAX_SIMULATIONS)
         check_int("selfplay.snapshot_interval", self.snapshot_interval, 1)
         check_int("selfplay.pool_size", self.pool_size, 1, 1024)
 
