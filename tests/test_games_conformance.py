@@ -89,3 +89,13 @@ class _BatchDependent(TicTacToe):
 def test_check_game_catches_broken_games(broken: type[TicTacToe], message: str) -> None:
     with pytest.raises(GameCheckError, match=message):
         check_game(broken(), num_boards=32)
+
+
+class _SloppyStepLegal(TicTacToe):
+    def step_legal(self, state: State, action: Tensor, where: Tensor) -> State:
+        return self._apply(state, action)  # ignores where and step_count
+
+
+def test_check_game_catches_a_step_legal_that_is_not_step() -> None:
+    with pytest.raises(GameCheckError, match="step_legal differs from step"):
+        check_game(_SloppyStepLegal())

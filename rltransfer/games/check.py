@@ -139,9 +139,21 @@ def _check_random_play(game: BoardGame, state: State, gen: torch.Generator) -> l
         )
         _check_state(game, nxt, n, device)
         _check_transition(game, state, nxt)
+        if game.functional:  # a second step of one state: functional games only
+            _check_step_legal(game, state, action)
         actions.append(action)
         state = nxt
     return actions
+
+
+def _check_step_legal(game: BoardGame, state: State, action: Tensor) -> None:
+    """``step_legal`` (no checks) must equal ``step`` for legal moves on live boards,
+    here on two boards of every three (the others must come back unchanged)."""
+    board = torch.arange(state.batch_size, device=state.device)
+    where = ~state.terminated & (board % 3 != 0)
+    fast, checked = game.step_legal(state, action, where), game.step(state, action, where)
+    differ = [k for k, v in checked.tensors().items() if not torch.equal(v, getattr(fast, k))]
+    _require(not differ, game, f"step_legal differs from step on legal moves in {differ}")
 
 
 def _check_transition(game: BoardGame, prev: State, nxt: State) -> None:

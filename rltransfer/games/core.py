@@ -214,6 +214,13 @@ class BoardGame(ABC, Generic[StateT]):
         """Play one action [N] on every board, or only where ``where`` [N] bool is true;
         boards outside ``where`` come back exactly as they were, ``reward`` included."""
 
+    def step_legal(self, state: State, action: Tensor, where: Tensor) -> State:
+        """:meth:`step` for callers that guarantee their moves: ``action`` [N] int64 on the
+        state's device is legal on every board of ``where`` [N] bool, and those boards are
+        live. The result is :meth:`step`'s; nothing is checked (random rollouts of the
+        search step millions of known-legal moves). This default simply calls :meth:`step`."""
+        return self.step(state, action, where)
+
     @abstractmethod
     def reset_where(
         self, state: State, done: BoardMask, generator: torch.Generator | None = None
@@ -500,6 +507,12 @@ class Game(BoardGame[StateT]):
             reward=torch.where(selected, reward, state.reward),
             step_count=state.step_count + moving.to(torch.int64),
         )
+
+    def step_legal(self, state: State, action: Tensor, where: Tensor) -> State:
+        """The rules alone (:meth:`BoardGame.step_legal`): no type, range or legality
+        check, no forfeit; for legal moves on live boards it equals :meth:`step`."""
+        played = self._apply(state, action).where(where, state)
+        return dataclasses.replace(played, step_count=state.step_count + where.to(torch.int64))
 
     def reset_where(
         self, state: State, done: BoardMask, generator: torch.Generator | None = None

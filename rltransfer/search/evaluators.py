@@ -56,7 +56,8 @@ def rollout(game: BoardGame, state: State, keys: Tensor, draw: int) -> Tensor:
     with uniformly random legal moves (ply ``t`` of board ``b`` drawn by
     ``noise.bits(keys[b], ROLLOUT, draw, t)``).
 
-    Only live boards are stepped (``where``), so a finished board keeps the reward of the
+    Only live boards are stepped (``where``; the moves are legal by construction, so the
+    game's unchecked ``step_legal``), so a finished board keeps the reward of the
     move that ended it and the last state's rewards are the results. The loop stops once
     every board is over: checked at every ply on the CPU, where the check is free, and
     every 8 plies elsewhere, where it is a host sync.
@@ -67,7 +68,7 @@ def rollout(game: BoardGame, state: State, keys: Tensor, draw: int) -> Tensor:
         if ply % check_every == 0 and bool(state.terminated.all()):
             break
         action = noise.choose_legal(game.legal_mask(state), noise.bits(stream, ply))
-        state = game.step(state, action, where=~state.terminated)
+        state = game.step_legal(state, action, ~state.terminated)
     return torch.where(state.terminated, state.reward, 0.0)
 
 
