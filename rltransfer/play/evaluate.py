@@ -182,11 +182,25 @@ def _act_on_slices(
     slices: tuple[slice, slice],
     generator: torch.Generator | None,
 ) -> Tensor:
-    """[N] actions: ``movers[i]`` acts on the boards ``slices[i]`` (empty slices skipped)."""
+    """[N] actions: ``movers[i]`` acts on the boards ``slices[i]`` (empty slices skipped).
+
+    On the CPU a mover sees only its slice's live boards (finished games would cost a
+    search or a network pass for nothing; reading which are live is free there); on other
+    devices it sees the whole slice, so no ply waits on the host. Finished boards get
+    action 0, which ``step`` ignores on them."""
     parts = []
     for mover, part in zip(movers, slices, strict=True):
-        if part.stop > part.start:
-            parts.append(mover.act(game, state.index(part), generator).to(torch.int64))
+        if part.stop == part.start:
+            continue
+        boards = state.index(part)
+        if state.device.type != "cpu":
+            parts.append(mover.act(game, boards, generator).to(torch.int64))
+            continue
+        live = (~boards.terminated).nonzero().flatten()
+        actions = torch.zeros(boards.batch_size, dtype=torch.int64)
+        if len(live):
+            actions[live] = mover.act(game, boards.index(live), generator).to(torch.int64)
+        parts.append(actions)
     return torch.cat(parts)
 
 
