@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -198,6 +199,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from rltransfer.learn.training import resume, train
     from rltransfer.specs.config import ConfigError, make_train_config
 
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        return _torchrun(args.nproc, _without_nproc(args.argv))
     if args.resume:
         fixed = [f"--{k}" for k in ("suite", "agent", "name", "overwrite") if getattr(args, k)]
         if fixed:
@@ -227,6 +230,31 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
     train(cfg, args.run_dir, overwrite=args.overwrite, quiet=args.quiet)
     return 0
+
+
+def _torchrun(nproc: int, argv: list[str]) -> int:
+    """``rltransfer <argv>`` in ``nproc`` processes under ``torchrun`` on this node (its
+    ``--standalone`` rendezvous); returns its exit status."""
+    import subprocess
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc-per-node={nproc}", "-m", "rltransfer", *argv]  # fmt: skip
+    print(f"launching {nproc} processes: torchrun --standalone --nproc-per-node={nproc} "
+          f"-m rltransfer {' '.join(argv)}", flush=True)  # fmt: skip
+    return subprocess.call(command)
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """``argv`` less its ``--nproc N`` / ``--nproc=N``."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -381,6 +409,10 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     from rltransfer.specs.config import ConfigError, make_train_config
     from rltransfer.transfer.experiment import resume_transfer, run_transfer
 
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError(
+            "a transfer experiment runs in one process; under torchrun use rltransfer train"
+        )
     if args.resume:
         fixed = [o for o in ("source", "to", "name", "overwrite") if getattr(args, o)]
         if fixed:
@@ -554,6 +586,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace an existing run of the same name"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument(
+        "--nproc",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="train in N processes (torchrun, one node; each steps its own boards)",
+    )
     p.set_defaults(fn=_cmd_train)
 
     p = sub.add_parser("transfer", help="carry a run's trunk to a new game; compare with scratch")
@@ -773,6 +812,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rltransfer.errors import UserError
 
     args = build_parser().parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
     where = f"rltransfer {args.command}"
     try:
         return int(args.fn(args))

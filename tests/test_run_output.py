@@ -14,9 +14,10 @@ import pytest
 from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
 from tiny import TINY, tiny_config
 
+from rltransfer.cli import main as cli_main
 from rltransfer.learn.training import train
 from rltransfer.runs import metrics
-from rltransfer.runs.metrics import load_events, read_scalars
+from rltransfer.runs.metrics import LADDER_DIR, load_events, read_scalars
 from rltransfer.specs.config import TransferSettings
 from rltransfer.transfer.experiment import run_transfer
 
@@ -52,6 +53,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             make()
         consoles.append(out.getvalue())
+    # the checkpoints' ratings, written by ``rltransfer ladder --log`` into src/ladder
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli_main([
+            "ladder", "random", "greedy", "--game", "tic_tac_toe", "--games", "2", "--quiet",
+            "--checkpoints", str(tmp / "runs" / "src"), "--log",
+        ]) == 0  # fmt: skip
     return Runs(tmp / "runs" / "src", tmp / "runs" / "exp", *consoles)
 
 
@@ -77,7 +84,8 @@ def _written(run: Path) -> set[str]:
 
 def test_the_docstring_lists_exactly_the_tags_runs_write(runs: Runs) -> None:
     written = set()
-    for run in [runs.source, runs.experiment, *runs.experiment.glob("*_seed*")]:
+    for run in [runs.source, runs.source / LADDER_DIR, runs.experiment,
+                *runs.experiment.glob("*_seed*")]:  # fmt: skip
         written |= _written(run)
     declared = _declared()
     undeclared = {t for t in written if not any(p.fullmatch(t) for p in declared.values())}

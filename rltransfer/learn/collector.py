@@ -250,11 +250,15 @@ class GameCollector:
 
 
 class SnapshotPool:
-    """Past policies kept on the device; one is sampled per iteration as an opponent."""
+    """Past policies kept on the device; one is sampled per iteration as an opponent.
+
+    The sampled snapshot is loaded in place into one opponent network, built once, not
+    into a fresh copy of the learner every iteration."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self.weights: list[dict[str, Tensor]] = []
+        self._opponent: PolicyNet | None = None
 
     def add(self, net: PolicyNet) -> None:
         self.weights.append({k: v.detach().clone() for k, v in net.state_dict().items()})
@@ -267,6 +271,8 @@ class SnapshotPool:
         i = int(
             torch.randint(len(self.weights), (1,), generator=generator, device=generator.device)
         )
-        opponent = copy.deepcopy(net)
-        opponent.load_state_dict(self.weights[i])
-        return opponent.eval()
+        if self._opponent is None:
+            self._opponent = copy.deepcopy(net).eval()
+            self._opponent.requires_grad_(False)
+        self._opponent.load_state_dict(self.weights[i])
+        return self._opponent

@@ -26,6 +26,7 @@ from rltransfer.errors import UserError
 from rltransfer.games.core import BoardGame
 from rltransfer.learn.collector import GameCollector, SnapshotPool
 from rltransfer.learn.confusion import GameClassifier, game_probe
+from rltransfer.learn.distributed import Ranks
 from rltransfer.learn.ppo import linear_lr
 from rltransfer.learn.update import NonFiniteLossError, make_batch, ppo_update
 from rltransfer.net.policy import PolicyNet, TaskShape
@@ -55,6 +56,7 @@ from rltransfer.runs.metrics import (
     DIAGNOSTICS_GAME_PROBE_RANDOM,
     GAME_LEARNING_METRICS,
     LOSS_METRICS,
+    NullLogger,
     RunLogger,
     board_tag,
     game_learning_scalars,
@@ -88,14 +90,20 @@ class TrainingInterrupted(Exception):
     ``exit_code`` is what a shell reports for that signal (130, 143).
     """
 
-    def __init__(self, path: Path, signum: int, step: int, command: str = "") -> None:
+    def __init__(
+        self, path: Path, signum: int, step: int, command: str = "", *, saved: bool = True
+    ) -> None:
         self.path, self.signum, self.step = path, signum, step
         self.exit_code = 128 + signum
         self.command = command or f"rltransfer train --resume {path}"
         name = signal.Signals(signum).name
-        super().__init__(
-            f"{name}: stopped at step {step:,} and saved. Continue with:\n  {self.command}"
+        what = (
+            f"stopped at step {step:,} and saved"
+            if saved
+            else "stopped at once (a multi-process run does not wait for its peers to save); "
+            "its last checkpoint is kept"
         )
+        super().__init__(f"{name}: {what}. Continue with:\n  {self.command}")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -141,10 +149,14 @@ class Session:
     lr_start: tuple[int, float] | None = None
     #: the domain-confusion classifier (``ppo.confusion_coef`` > 0), trained with the net
     classifier: GameClassifier | None = None
+    #: this process among the training processes (``torchrun``; one by default)
+    ranks: Ranks = dataclasses.field(default_factory=Ranks.single)
 
     @property
     def steps_per_iteration(self) -> int:
-        return sum(c.num_envs * c.num_steps for c in self.collectors.values())
+        """Learner decisions of one iteration, every rank's boards together."""
+        local = sum(c.num_envs * c.num_steps for c in self.collectors.values())
+        return local * self.ranks.world_size
 
     @property
     def num_iterations(self) -> int:
@@ -160,9 +172,18 @@ class Session:
         return linear_lr(self.cfg.ppo, iteration, self.num_iterations, self.lr_start)
 
 
-def build_session(cfg: TrainConfig, path: Path, net: PolicyNet | None = None) -> Session:
-    """Games, network, optimizer, collectors and generators for ``cfg`` (fresh state)."""
-    device = resolve_device(cfg.train.device)
+def build_session(
+    cfg: TrainConfig, path: Path, net: PolicyNet | None = None, ranks: Ranks | None = None
+) -> Session:
+    """Games, network, optimizer, collectors and generators for ``cfg`` (fresh state).
+
+    Over several processes (``ranks``) every rank builds the same network (rank 0's
+    weights are broadcast), steps its own boards with its own collection generator
+    (seeded ``seed + 7919 * rank``) and shares the update generator (the same minibatches).
+    """
+    ranks = ranks if ranks is not None else Ranks.single()
+    device = ranks.device(resolve_device(cfg.train.device))
+    ranks.init(device)
     seed = cfg.train.seed
     games = {g.name: g.make() for g in cfg.suite.games}
     torch.manual_seed(seed)  # network initialisation
@@ -189,8 +210,11 @@ def build_session(cfg: TrainConfig, path: Path, net: PolicyNet | None = None) ->
         classifier = GameClassifier(list(games), cfg.net.channels).to(device)
         groups.append({"params": list(classifier.parameters()), "lr_scale": 1.0,
                        "name": "game_classifier"})  # fmt: skip
+    ranks.broadcast_parameters(net)
+    if classifier is not None:
+        ranks.broadcast_parameters(classifier)
     optimizer = torch.optim.Adam(groups, lr=cfg.ppo.learning_rate, eps=1e-5)
-    gen_collect = torch.Generator(device=device).manual_seed(seed)
+    gen_collect = torch.Generator(device=device).manual_seed(seed + 7919 * ranks.rank)
     gen_update = torch.Generator(device=device).manual_seed(seed + 1)
     collectors = {
         g.name: GameCollector(
@@ -213,12 +237,22 @@ def build_session(cfg: TrainConfig, path: Path, net: PolicyNet | None = None) ->
             )
     return Session(
         cfg, path, device, games, net, optimizer, collectors, SnapshotPool(cfg.selfplay.pool_size),
-        gen_collect, gen_update, classifier=classifier,
+        gen_collect, gen_update, classifier=classifier, ranks=ranks,
     )  # fmt: skip
 
 
 # ------------------------------------------------------------------------ checkpoints
 def save_session(s: Session) -> Path:
+    """Write a checkpoint; over several processes a collective call of every rank: rank 0
+    writes, with every rank's boards and collection generator (``trainer["ranks"]``, rank
+    1 on, beside rank 0's own in the single-process places). Returns the checkpoint."""
+    mine = {
+        "gen_collect": s.gen_collect.get_state(),
+        "collectors": {k: c.state_dict() for k, c in s.collectors.items()},
+    }
+    everyone = s.ranks.gather(_to_host(mine) if s.ranks.distributed else mine)
+    if everyone is None:  # not rank 0: it writes, and says where
+        return Path(s.ranks.broadcast(None))
     meta = {
         "tasks": {k: dataclasses.asdict(t) for k, t in s.net.tasks.items()},
         "planes": {k: list(game.planes) for k, game in s.games.items()},
@@ -229,9 +263,9 @@ def save_session(s: Session) -> Path:
     }
     trainer = {
         "optimizer": s.optimizer.state_dict(),
-        "gen_collect": s.gen_collect.get_state(),
+        "gen_collect": mine["gen_collect"],
         "gen_update": s.gen_update.get_state(),
-        "collectors": {k: c.state_dict() for k, c in s.collectors.items()},
+        "collectors": mine["collectors"],
         "pool": s.pool.weights,
         "iteration": s.iteration,
         "global_step": s.global_step,
@@ -242,11 +276,24 @@ def save_session(s: Session) -> Path:
         trainer["lr_start"] = [s.lr_start[0], s.lr_start[1]]
     if s.classifier is not None:
         trainer["classifier"] = s.classifier.state_dict()
+    if s.ranks.distributed:
+        trainer["world_size"] = s.ranks.world_size
+        trainer["ranks"] = everyone[1:]
     t = s.cfg.train
-    return save_checkpoint(
+    ckpt = save_checkpoint(
         s.path, s.net.state_dict(), meta, trainer,
         keep=t.keep_checkpoints, milestone=t.milestone_interval,
     )  # fmt: skip
+    return Path(s.ranks.broadcast(str(ckpt)))
+
+
+def _to_host(obj: Any) -> Any:
+    """Tensors of a nested dict on the CPU (to cross between ranks as objects)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.cpu()
+    if isinstance(obj, dict):
+        return {k: _to_host(v) for k, v in obj.items()}
+    return obj
 
 
 def restore_session(s: Session, ckpt: Path) -> None:
@@ -254,17 +301,24 @@ def restore_session(s: Session, ckpt: Path) -> None:
     load_meta(ckpt)
     load_into(s.net, load_weights(ckpt, s.device), ckpt / "model.safetensors")
     t = load_trainer(ckpt)
+    saved_world = int(t.get("world_size", 1))
+    if saved_world != s.ranks.world_size:
+        raise ConfigError(
+            f"{ckpt} was saved by {saved_world} training process(es); resume it with as many "
+            f"(this is {s.ranks.world_size}): each one's boards and generator are in it"
+        )
+    own = t if s.ranks.rank == 0 else t["ranks"][s.ranks.rank - 1]
     try:
         s.optimizer.load_state_dict(t["optimizer"])
         if t.get("device", s.device.type) == s.device.type:
-            s.gen_collect.set_state(t["gen_collect"])
+            s.gen_collect.set_state(own["gen_collect"])
             s.gen_update.set_state(t["gen_update"])
         else:  # another device's generator state does not fit: reseed (not bit-exact)
             reseed = s.cfg.train.seed + 1_000_003 * (int(t["iteration"]) + 1)
-            s.gen_collect.manual_seed(reseed)
+            s.gen_collect.manual_seed(reseed + 7919 * s.ranks.rank)
             s.gen_update.manual_seed(reseed + 1)
         for k, c in s.collectors.items():
-            c.load_state_dict(t["collectors"][k])
+            c.load_state_dict(own["collectors"][k])
         s.pool.weights = [{k: v.to(s.device) for k, v in w.items()} for w in t["pool"]]
         s.iteration, s.global_step = int(t["iteration"]), int(t["global_step"])
         s.eval_history = json.loads(t["eval_history"])
@@ -416,15 +470,16 @@ def run_iteration(s: Session) -> Iteration:
     if s.device.type == "cuda":
         torch.cuda.synchronize(s.device)  # time the collection's device work, not its launch
     collected = time.perf_counter()
-    batches = {k: make_batch(ro, cfg.ppo) for k, ro in rollouts.items()}
+    batches = {k: make_batch(ro, cfg.ppo, s.ranks) for k, ro in rollouts.items()}
     weights = {g.name: g.weight for g in cfg.suite.games}
     # copies, not views: the update changes weights and Adam's moments in place
     classifier = s.classifier.state_dict() if s.classifier is not None else None
     good = copy.deepcopy((s.net.state_dict(), s.optimizer.state_dict(), classifier))
     try:
         stats = ppo_update(
-            s.net, s.optimizer, batches, weights, cfg.ppo, s.gen_update, s.classifier
-        )
+            s.net, s.optimizer, batches, weights, cfg.ppo, s.gen_update, s.classifier,
+            ranks=s.ranks,
+        )  # fmt: skip
     except NonFiniteLossError as e:
         s.net.load_state_dict(good[0])
         s.optimizer.load_state_dict(good[1])
@@ -466,12 +521,30 @@ def train(
     :mod:`rltransfer.runs.folder`). Ctrl-C or SIGTERM finish the iteration, save and raise
     :class:`TrainingInterrupted`; :func:`resume` continues the run.
     """
-    cfg = config if config.name else dataclasses.replace(config, name=default_name(config))
-    path = check_new_run(run_dir, cfg.name, overwrite)
-    session = build_session(cfg, path)
-    with graceful_interrupt(quiet) as stop, claim_run(run_dir, cfg.name, overwrite) as folder:
-        write_text_atomic(path / "config.toml", dump_toml(cfg.sections()))
+    ranks = _join(config)
+    name = config.name or ranks.broadcast(default_name(config) if ranks.is_main else None)
+    cfg = dataclasses.replace(config, name=name)
+    checked = str(check_new_run(run_dir, cfg.name, overwrite)) if ranks.is_main else None
+    path = Path(ranks.broadcast(checked))
+    session = build_session(cfg, path, ranks=ranks)
+    with (
+        graceful_interrupt(quiet or not ranks.is_main) as stop,
+        (
+            claim_run(run_dir, cfg.name, overwrite) if ranks.is_main else contextlib.nullcontext()
+        ) as folder,
+    ):
+        if ranks.is_main:
+            write_text_atomic(path / "config.toml", dump_toml(cfg.sections()))
         return _run(session, folder, stop, quiet)
+
+
+def _join(cfg: TrainConfig) -> Ranks:
+    """This process's ranks (``torchrun``'s environment), in the process group; one process
+    where the environment names none."""
+    ranks = Ranks.from_env()
+    if ranks.distributed:
+        ranks.init(ranks.device(resolve_device(cfg.train.device)))
+    return ranks
 
 
 def resume(
@@ -504,13 +577,20 @@ def resume(
     cfg, changed = resume_config(
         saved, overrides, total_steps=total_steps, device=device, threads=threads
     )
-    with graceful_interrupt(quiet) as stop, open_run(path) as folder:
-        clean_leftovers(path)
+    ranks = _join(cfg)
+    quiet = quiet or not ranks.is_main
+    with (
+        graceful_interrupt(quiet) as stop,
+        open_run(path) if ranks.is_main else contextlib.nullcontext() as folder,
+    ):
+        if ranks.is_main:
+            clean_leftovers(path)
+        ranks.barrier()  # the others read the checkpoint once rank 0 has tidied the folder
         try:
             ckpt: Path | None = checkpoint_dir(path)
         except NoCheckpointError:
             ckpt = None  # stopped before its first checkpoint: start it again
-        session = build_session(cfg, path)
+        session = build_session(cfg, path, ranks=ranks)
         if ckpt is not None:
             restore_session(session, ckpt)
         if session.iteration >= session.num_iterations and (path / "eval.json").is_file():
@@ -527,7 +607,7 @@ def resume(
             restart = cfg.ppo.learning_rate if "ppo.learning_rate" in changed else reached
             session.lr_start = (session.iteration, restart)
             save_session(session)  # the restart point on disk before the new budget is
-        if changed:
+        if changed and ranks.is_main:
             write_text_atomic(path / "config.toml", dump_toml(cfg.sections()))
             if not quiet:
                 for key, (old, new) in changed.items():
@@ -540,10 +620,16 @@ def resume(
         return _run(session, folder, stop, quiet)
 
 
-def _run(s: Session, folder: RunFolder, stop: StopFlag, quiet: bool) -> Path:
-    """The training loop from wherever ``s`` stands, in ``folder`` (locked)."""
+def _run(s: Session, folder: RunFolder | None, stop: StopFlag, quiet: bool) -> Path:
+    """The training loop from wherever ``s`` stands, in ``folder`` (locked; ``None`` on
+    the ranks other than 0, which neither log nor evaluate nor write)."""
     cfg = s.cfg
+    main = s.ranks.is_main
+    quiet = quiet or not main
     torch.set_num_threads(cfg.train.threads)
+    if s.ranks.distributed:  # a signal stops every rank at once, saving nothing: a save
+        # is collective, and torchrun signals the others when one rank has died
+        stop.abort = lambda signum: TrainingInterrupted(s.path, signum, s.global_step, saved=False)
     first = s.global_step == 0
     total = s.num_iterations * s.steps_per_iteration
     # an arm of a transfer experiment (its folder holds the experiment's manifest): the
@@ -551,7 +637,9 @@ def _run(s: Session, folder: RunFolder, stop: StopFlag, quiet: bool) -> Path:
     arm = (s.path.parent / "experiment.json").is_file()
     # points logged after the checkpoint (at steps > global_step) are dropped on resume;
     # a run started again from the beginning drops everything an earlier attempt logged
-    logger = RunLogger(s.path, purge_step=0 if first else s.global_step + 1)
+    logger = (
+        RunLogger(s.path, purge_step=0 if first else s.global_step + 1) if main else NullLogger()
+    )
     if not quiet and not arm:
         where = "" if first else f" at step {s.global_step:,}"
         print(
@@ -560,7 +648,7 @@ def _run(s: Session, folder: RunFolder, stop: StopFlag, quiet: bool) -> Path:
         )
     saved_at = -1 if first else s.iteration  # a resumed session is its checkpoint
     with logger:
-        if first:  # the untrained (or just transferred: zero-shot) policy: the first point
+        if first and main:  # the untrained (or transferred: zero-shot) policy: the first point
             logger.config_table(cfg.sections())
             logger.layout(run_layout(cfg.train.eval_opponents))
             results = evaluate_session(s, cfg.train.eval_games, cfg.train.seed)
@@ -591,7 +679,8 @@ def _run(s: Session, folder: RunFolder, stop: StopFlag, quiet: bool) -> Path:
                 per_game = {m: it.stats[f"{task}/{m}"] for m in GAME_LEARNING_METRICS}
                 scalars.update(game_learning_scalars(task, per_game))
             logger.scalars(s.global_step, scalars)
-            if s.iteration % cfg.train.eval_interval == 0 or s.iteration == s.num_iterations:
+            evaluate = s.iteration % cfg.train.eval_interval == 0
+            if main and (evaluate or s.iteration == s.num_iterations):
                 results = evaluate_session(s, cfg.train.eval_games, cfg.train.seed + s.iteration)
                 _log_eval(logger, s.global_step, results)
                 s.eval_history.append({"global_step": s.global_step, **_scores(results)})
@@ -601,14 +690,19 @@ def _run(s: Session, folder: RunFolder, stop: StopFlag, quiet: bool) -> Path:
             if stop.requested or s.iteration % cfg.train.checkpoint_interval == 0:
                 save_session(s)
                 saved_at = s.iteration
-                folder.commit()
+                if folder is not None:
+                    folder.commit()
             if stop.signum is not None:
                 bar.close()
                 raise TrainingInterrupted(s.path, stop.signum, s.global_step)
         bar.close()
         if saved_at != s.iteration:  # the trained weights, saved before eval.json says done
             save_session(s)
-            folder.commit()
+            if folder is not None:
+                folder.commit()
+        if not main:  # rank 0 alone evaluates and reports
+            stop.abort = None
+            return s.path
         # from here on the run is saved: a signal stops the final evaluation at once, and
         # --resume (no eval.json yet) runs it again
         stop.abort = lambda signum: TrainingInterrupted(s.path, signum, s.global_step)

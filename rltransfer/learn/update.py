@@ -19,8 +19,11 @@ from torch import Tensor, nn
 from rltransfer.learn.advantage import gae
 from rltransfer.learn.collector import Rollout
 from rltransfer.learn.confusion import GameClassifier
-from rltransfer.learn.ppo import PPOConfig, explained_variance, normalize, ppo_loss
+from rltransfer.learn.distributed import Ranks
+from rltransfer.learn.ppo import PPOConfig, explained_variance, ppo_loss
 from rltransfer.net.policy import PolicyNet
+
+SINGLE = Ranks.single()
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -43,8 +46,9 @@ class Batch:
         return int(self.actions.shape[0])
 
 
-def make_batch(ro: Rollout, cfg: PPOConfig) -> Batch:
-    """GAE over the ``[T, N]`` rollout, then flatten; per-game normalisation if configured."""
+def make_batch(ro: Rollout, cfg: PPOConfig, ranks: Ranks = SINGLE) -> Batch:
+    """GAE over the ``[T, N]`` rollout, then flatten; per-game normalisation if configured
+    (over the global batch: every rank's rollout of the game)."""
     advantages, returns = gae(
         ro.rewards,
         ro.values,
@@ -55,7 +59,7 @@ def make_batch(ro: Rollout, cfg: PPOConfig) -> Batch:
     )
     b_adv = advantages.flatten()
     if cfg.adv_norm == "game":
-        b_adv = normalize(b_adv)
+        b_adv = ranks.normalize(b_adv)
     return Batch(
         obs=ro.obs.flatten(0, 1),
         masks=ro.masks.flatten(0, 1),
@@ -75,6 +79,9 @@ def ppo_update(
     cfg: PPOConfig,
     generator: torch.Generator,
     classifier: GameClassifier | None = None,
+    *,
+    ranks: Ranks = SINGLE,
+    shards: int = 1,
 ) -> dict[str, float]:
     """``update_epochs`` passes over every game's batch in mixed minibatches.
 
@@ -85,23 +92,30 @@ def ppo_update(
     Returns mean statistics: ``mean/<stat>`` over all games, ``<game>/<stat>`` per game,
     and with a classifier ``confusion/loss`` and ``confusion/accuracy``. Raises
     :class:`NonFiniteLossError` (before the optimiser step) on a NaN loss.
+
+    Over several processes (``ranks``) every rank passes its own batches and the same
+    ``generator`` state: gradients are averaged across ranks before clipping, and the
+    statistics, the target-KL stop and the NaN stop are the ranks' means and agreement
+    (:mod:`rltransfer.learn.distributed`). ``shards = k`` reproduces that update in one
+    process holding the k ranks' batches back to back: each minibatch is then the union
+    of the k ranks' minibatches (the equivalence tests use it).
     """
     tasks = list(batches)
     sums: dict[str, Tensor] = {}
     count = 0
     params = [p for p in net.parameters() if p.requires_grad]
+    synced = params + (list(classifier.parameters()) if classifier is not None else [])
+    device = next(iter(batches.values())).actions.device
     for _epoch in range(cfg.update_epochs):
         # every sample of every game lands in exactly one minibatch per epoch
         splits = {
-            k: torch.randperm(len(b), generator=generator, device=b.actions.device).tensor_split(
-                cfg.num_minibatches
-            )
+            k: _minibatches(len(b), cfg.num_minibatches, shards, generator, device)
             for k, b in batches.items()
         }
         epoch_kl: list[Tensor] = []
         for mb in range(cfg.num_minibatches):
             optimizer.zero_grad(set_to_none=True)
-            total = torch.zeros((), device=next(iter(batches.values())).actions.device)
+            total = torch.zeros((), device=device)
             features = {}
             for task in tasks:
                 b, mb_inds = batches[task], splits[task][mb]
@@ -129,19 +143,24 @@ def ppo_update(
                 for name, value in (("loss", confusion), ("accuracy", accuracy)):
                     key = f"confusion/{name}"
                     sums[key] = sums.get(key, torch.zeros_like(value)) + value.detach()
-            if not bool(torch.isfinite(total)):
+            if ranks.any(not bool(torch.isfinite(total)), device):
                 raise NonFiniteLossError(
                     f"non-finite loss {float(total.detach())} in minibatch {mb}"
+                    + (f" (on rank {ranks.rank} or another)" if ranks.distributed else "")
                 )
             total.backward()
+            ranks.average_gradients(synced)
             nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             if classifier is not None:  # clipped apart: its gradient must not shrink PPO's
                 nn.utils.clip_grad_norm_(classifier.parameters(), cfg.max_grad_norm)
             optimizer.step()
             count += 1
-        if cfg.target_kl is not None and float(torch.stack(epoch_kl).mean()) > cfg.target_kl:
+        kl = torch.stack(epoch_kl).mean()
+        if cfg.target_kl is not None and float(ranks.mean(kl)) > cfg.target_kl:
             break
-    out = {k: float(v) / count for k, v in sums.items()}
+    keys = sorted(sums)
+    means = ranks.mean(torch.stack([sums[k] for k in keys]).to(torch.float32)).tolist()
+    out = {k: v / count for k, v in zip(keys, means, strict=True)}
     for stat in {k.split("/", 1)[1] for k in out if k.split("/", 1)[0] in batches}:
         per_game = [out[f"{t}/{stat}"] for t in tasks if f"{t}/{stat}" in out]
         out[f"mean/{stat}"] = sum(per_game) / len(per_game)
@@ -150,3 +169,17 @@ def ppo_update(
     out["mean/explained_variance"] = sum(out[f"{t}/explained_variance"] for t in tasks) / len(tasks)
     out["epochs"] = float(count // cfg.num_minibatches)
     return out
+
+
+def _minibatches(
+    n: int, num_minibatches: int, shards: int, generator: torch.Generator, device: torch.device
+) -> tuple[Tensor, ...]:
+    """Index sets that split ``n`` samples into ``num_minibatches`` minibatches, drawn as
+    one permutation of ``n // shards`` applied to each of ``shards`` equal blocks."""
+    if n % shards:
+        raise ValueError(f"{n} samples do not split into {shards} equal shards")
+    block = n // shards
+    splits = torch.randperm(block, generator=generator, device=device).tensor_split(num_minibatches)
+    if shards == 1:
+        return splits
+    return tuple(torch.cat([s + k * block for k in range(shards)]) for s in splits)

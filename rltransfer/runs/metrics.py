@@ -328,6 +328,38 @@ class RunLogger:
         self.close()
 
 
+class NullLogger(RunLogger):
+    """A :class:`RunLogger` that writes nothing: the ranks other than 0 of a multi-process
+    run, where rank 0 alone logs."""
+
+    def __init__(self) -> None:  # no writer, no folder
+        self.nonfinite = Counter()
+        self.last_step = 0
+
+    def scalars(self, step: int, values: Mapping[str, Scalar]) -> list[str]:
+        return []
+
+    def config_table(self, config: Mapping[str, Any] | Any, step: int = 0) -> str:
+        return ""
+
+    def board_images(self, tag: str, images: list[Tensor], step: int, ncols: int = 8) -> None:
+        pass
+
+    def hparams(
+        self, hparams: Mapping[str, Any], metrics: Mapping[str, Scalar], step: int | None = None
+    ) -> list[str]:
+        return []
+
+    def layout(self, layout: Layout) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def image_grid(images: list[Tensor], ncols: int = 8, pad: int = 2) -> Tensor:
     """Tile [3, H, W] uint8 images row by row into one [3, H', W'] uint8 image, separated
     by ``pad`` grey (128) pixels."""
