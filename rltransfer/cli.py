@@ -381,7 +381,8 @@ def _evaluated(net: Any, task: str, simulations: int | None, rule: str, argmax: 
 
 
 def _cmd_bench_train(args: argparse.Namespace) -> int:
-    from rltransfer.bench.loop import format_loop_table, run_loop_bench
+    from rltransfer.bench.loop import format_loop_table, format_scaling, run_loop_bench
+    from rltransfer.learn.distributed import Ranks
     from rltransfer.specs.config import make_train_config
 
     devices = _bench_devices(args.device)
@@ -393,7 +394,8 @@ def _cmd_bench_train(args: argparse.Namespace) -> int:
         )  # fmt: skip
 
     config(args.scale[0], "cpu", 1)  # a bad suite, agent or --set fails before any timing
-    with _progress("bench-train", "config", args.quiet) as progress:
+    ranks = Ranks.from_env()
+    with _progress("bench-train", "config", args.quiet or not ranks.is_main) as progress:
         rows = run_loop_bench(
             config, args.scale, devices, args.threads, args.iterations, args.warmup, progress
         )
@@ -401,8 +403,25 @@ def _cmd_bench_train(args: argparse.Namespace) -> int:
         "training-loop throughput (dec = learner decisions, moves = plies of both sides; "
         f"mean of {args.iterations} iterations)"
     )
-    _print_rows(title, format_loop_table(rows), rows, args.json)
+    if not ranks.distributed:
+        _print_rows(title + ", 1 process", format_loop_table(rows), rows, args.json)
+        if args.nproc > 1:  # the same grid in nproc processes, scaled against this one
+            baseline = json.dumps([r.loop_decisions_per_s for r in rows])
+            os.environ[_BASELINE] = baseline
+            return _torchrun(args.nproc, _without_nproc(args.argv))
+        return 0
+    everyone = ranks.gather(rows)
+    if everyone is not None:
+        flat = [r for per_rank in everyone for r in per_rank]
+        _print_rows(f"{title}, each rank's share", format_loop_table(flat), flat, args.json)
+        print(format_scaling(everyone, json.loads(os.environ.get(_BASELINE, "[]"))))
+    ranks.close()
     return 0
+
+
+#: The one-process rates a multi-process ``bench-train`` compares against (set by the
+#: launching process for its torchrun children).
+_BASELINE = "RLTRANSFER_BENCH_BASELINE"
 
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
@@ -795,6 +814,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--warmup", type=int, default=1, help="untimed iterations first (default 1)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument(
+        "--nproc", type=_positive_int, default=1, metavar="N",
+        help="also time the loop in N processes (torchrun): per-rank, total, efficiency",
+    )  # fmt: skip
     _add_bench_options(p)
     p.set_defaults(fn=_cmd_bench_train)
     return parser

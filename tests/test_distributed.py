@@ -245,3 +245,22 @@ def test_a_two_process_run_trains_checkpoints_resumes_and_loads(tmp_path: Path) 
     assert [h["global_step"] for h in history][-1] == 3 * per_iteration
     policy = load_policy(run)
     assert set(policy.games) == {"tic_tac_toe", "othello_size6"}
+
+
+def test_bench_train_reports_each_rank_the_total_and_the_efficiency(tmp_path: Path) -> None:
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(SUITE)
+    settings = [a for item in TINY for a in ("--set", item)]
+    out = _rltransfer(
+        "bench-train", "--suite", str(suite), *settings, "--iterations", "1", "--warmup", "0",
+        "--nproc", "2", "--quiet",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.splitlines()
+    assert any(line.startswith("0/2 ") for line in lines)
+    assert any(line.startswith("1/2 ") for line in lines)
+    scaling = lines[lines.index(next(x for x in lines if x.startswith("device"))) + 2].split()
+    assert scaling[0] == "cpu" and scaling[2] == "2"  # device, boards per rank, processes
+    per_rank = [float(x.replace(",", "")) for x in " ".join(scaling[3:6]).split(" / ")]
+    assert float(scaling[6].replace(",", "")) == pytest.approx(sum(per_rank), abs=2)
+    assert float(scaling[-1]) > 0  # the efficiency against the one-process run first

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from rltransfer.bench.games import text_table
+from rltransfer.learn.distributed import Ranks
 from rltransfer.learn.training import build_session, run_iteration
 from rltransfer.specs.config import TrainConfig
 
@@ -39,6 +40,8 @@ class LoopRow:
     collect_s: float  # seconds per iteration
     update_s: float
     moves: float  # plies of both sides per iteration (mean)
+    rank: int = 0  # this process among ``world_size`` training processes (torchrun)
+    world_size: int = 1
 
     @property
     def collect_decisions_per_s(self) -> float:
@@ -58,7 +61,10 @@ class LoopRow:
 
 
 def time_loop(cfg: TrainConfig, iterations: int = 3, warmup: int = 1) -> LoopRow:
-    """Time ``iterations`` training iterations of ``cfg`` after ``warmup`` untimed ones."""
+    """Time ``iterations`` training iterations of ``cfg`` after ``warmup`` untimed ones.
+
+    Under ``torchrun`` every rank times its own share of the multi-process loop (its boards,
+    the shared update): the row's decisions are that rank's."""
     if iterations < 1 or warmup < 0:
         raise ValueError(f"need iterations >= 1 and warmup >= 0, got {iterations}, {warmup}")
     # a budget the timed iterations never near: the annealed learning rate stays at its start
@@ -67,7 +73,8 @@ def time_loop(cfg: TrainConfig, iterations: int = 3, warmup: int = 1) -> LoopRow
     torch.set_num_threads(cfg.train.threads)
     try:
         with tempfile.TemporaryDirectory() as tmp:  # a NaN stop would save a checkpoint here
-            s = build_session(cfg, Path(tmp))
+            ranks = Ranks.from_env()
+            s = build_session(cfg, Path(tmp), ranks=ranks)
             for _ in range(warmup):
                 run_iteration(s)
             timed = [run_iteration(s) for _ in range(iterations)]
@@ -80,11 +87,13 @@ def time_loop(cfg: TrainConfig, iterations: int = 3, warmup: int = 1) -> LoopRow
         threads=cfg.train.threads,
         scale=cfg.train.num_envs_scale,
         boards=sum(c.num_envs for c in s.collectors.values()),
-        decisions=s.steps_per_iteration,
+        decisions=s.steps_per_iteration // ranks.world_size,
         iterations=iterations,
         collect_s=sum(t.collect_s for t in timed) / iterations,
         update_s=sum(t.update_s for t in timed) / iterations,
         moves=sum(t.moves for t in timed) / iterations,
+        rank=ranks.rank,
+        world_size=ranks.world_size,
     )
 
 
@@ -118,12 +127,32 @@ def format_loop_table(rows: Sequence[LoopRow]) -> str:
         "suite", "agent", "device", "threads", "boards", "dec/iter", "collect s", "update s",
         "collect dec/s", "collect moves/s", "loop dec/s", "loop moves/s",
     ]  # fmt: skip
-    lines = [header]
+    ranked = any(r.world_size > 1 for r in rows)
+    lines = [["rank", *header] if ranked else header]
     for r in rows:
         lines.append([
+            *([f"{r.rank}/{r.world_size}"] if ranked else []),
             r.suite, r.agent, r.device, str(r.threads), f"{r.boards:,}", f"{r.decisions:,}",
             f"{r.collect_s:.3f}", f"{r.update_s:.3f}", f"{r.collect_decisions_per_s:,.0f}",
             f"{r.collect_moves_per_s:,.0f}", f"{r.loop_decisions_per_s:,.0f}",
             f"{r.loop_moves_per_s:,.0f}",
         ])  # fmt: skip
     return text_table(lines, left=3)
+
+
+def format_scaling(ranks_rows: Sequence[Sequence[LoopRow]], baseline: Sequence[float]) -> str:
+    """Per configuration of a multi-process bench: each rank's and the total loop decisions
+    per second, and the scaling efficiency: the total over ``world_size`` times one lone
+    process's rate (``baseline``, in the same order; 1.0 is perfect scaling)."""
+    header = ["device", "boards/rank", "procs", "per-rank loop dec/s", "total loop dec/s",
+              "1 process dec/s", "efficiency"]  # fmt: skip
+    lines = [header]
+    for k, per_rank in enumerate(zip(*ranks_rows, strict=True)):
+        total = sum(r.loop_decisions_per_s for r in per_rank)
+        alone = baseline[k] if k < len(baseline) else float("nan")
+        lines.append([
+            per_rank[0].device, f"{per_rank[0].boards:,}", str(len(per_rank)),
+            " / ".join(f"{r.loop_decisions_per_s:,.0f}" for r in per_rank), f"{total:,.0f}",
+            f"{alone:,.0f}", f"{total / (len(per_rank) * alone):.2f}",
+        ])  # fmt: skip
+    return text_table(lines, left=2)
