@@ -22,6 +22,8 @@ from rltransfer.specs.config import TransferSettings
 from rltransfer.transfer.experiment import run_transfer
 
 LAYOUT = custom_scalar_metadata.CONFIG_SUMMARY_TAG  # TensorBoard's own name, not ours
+AZ = ("train.algorithm=alphazero", "alphazero.simulations=4", "alphazero.num_steps=6",
+      "alphazero.batch_size=16", "alphazero.replay_size=200")  # fmt: skip
 
 
 @dataclass
@@ -53,6 +55,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             make()
         consoles.append(out.getvalue())
+    # a search-trained run writes the search/ tags (tic-tac-toe games end within its plies)
+    az = tiny_config(tmp, iterations=2, name="az", overrides=AZ)
+    train(az, tmp / "runs", quiet=True)
     # the checkpoints' ratings, written by ``rltransfer ladder --log`` into src/ladder
     with contextlib.redirect_stdout(io.StringIO()):
         assert cli_main([
@@ -84,7 +89,7 @@ def _written(run: Path) -> set[str]:
 
 def test_the_docstring_lists_exactly_the_tags_runs_write(runs: Runs) -> None:
     written = set()
-    for run in [runs.source, runs.source / LADDER_DIR, runs.experiment,
+    for run in [runs.source, runs.source / LADDER_DIR, runs.source.parent / "az", runs.experiment,
                 *runs.experiment.glob("*_seed*")]:  # fmt: skip
         written |= _written(run)
     declared = _declared()

@@ -24,10 +24,12 @@ from tqdm import tqdm
 
 from rltransfer.errors import UserError
 from rltransfer.games.core import BoardGame
+from rltransfer.learn.alphazero import az_update
 from rltransfer.learn.collector import GameCollector, SnapshotPool
 from rltransfer.learn.confusion import GameClassifier, game_probe
 from rltransfer.learn.distributed import Ranks
 from rltransfer.learn.ppo import linear_lr
+from rltransfer.learn.search_selfplay import SearchSelfPlay
 from rltransfer.learn.update import NonFiniteLossError, make_batch, ppo_update
 from rltransfer.net.policy import PolicyNet, TaskShape
 from rltransfer.play.evaluate import EvalResult, evaluate_against
@@ -64,6 +66,7 @@ from rltransfer.runs.metrics import (
     loss_scalars,
     run_layout,
     score_tag,
+    search_tag,
     tensorboard_command,
     train_win_rate_tag,
     win_rate_tag,
@@ -151,11 +154,15 @@ class Session:
     classifier: GameClassifier | None = None
     #: this process among the training processes (``torchrun``; one by default)
     ranks: Ranks = dataclasses.field(default_factory=Ranks.single)
+    #: search self-play per game (``train.algorithm = "alphazero"``; then no collectors)
+    players: dict[str, SearchSelfPlay] = dataclasses.field(default_factory=dict)
 
     @property
     def steps_per_iteration(self) -> int:
-        """Learner decisions of one iteration, every rank's boards together."""
+        """Learner steps of one iteration, every rank's boards together: PPO's learner
+        decisions, or the positions search self-play searched and recorded."""
         local = sum(c.num_envs * c.num_steps for c in self.collectors.values())
+        local += sum(p.steps_per_iteration for p in self.players.values())
         return local * self.ranks.world_size
 
     @property
@@ -201,6 +208,9 @@ def build_session(
     net = net.to(device)
     groups = param_groups(net, cfg.transfer.trunk_lr_scale if cfg.transfer.source else 1.0)
     classifier = None
+    search_trained = cfg.train.algorithm == "alphazero"
+    if search_trained and cfg.ppo.confusion_coef > 0:
+        raise ConfigError("ppo.confusion_coef is PPO's; train.algorithm = 'alphazero' has none")
     if cfg.ppo.confusion_coef > 0:
         if len(games) < 2:
             raise ConfigError(
@@ -213,9 +223,23 @@ def build_session(
     ranks.broadcast_parameters(net)
     if classifier is not None:
         ranks.broadcast_parameters(classifier)
-    optimizer = torch.optim.Adam(groups, lr=cfg.ppo.learning_rate, eps=1e-5)
+    optimizer: torch.optim.Optimizer = (
+        torch.optim.AdamW(
+            groups, lr=cfg.alphazero.learning_rate, weight_decay=cfg.alphazero.weight_decay
+        )
+        if search_trained
+        else torch.optim.Adam(groups, lr=cfg.ppo.learning_rate, eps=1e-5)
+    )
     gen_collect = torch.Generator(device=device).manual_seed(seed + 7919 * ranks.rank)
     gen_update = torch.Generator(device=device).manual_seed(seed + 1)
+    boards = {g.name: max(1, round(g.num_envs * cfg.train.num_envs_scale)) for g in cfg.suite.games}
+    players = {
+        g.name: SearchSelfPlay(
+            g.name, games[g.name], boards[g.name], cfg.alphazero, device, gen_collect
+        )
+        for g in cfg.suite.games
+        if search_trained
+    }
     collectors = {
         g.name: GameCollector(
             g.name,
@@ -227,6 +251,7 @@ def build_session(
             gen_collect,
         )
         for g in cfg.suite.games
+        if not search_trained
     }
     for name, c in collectors.items():
         if c.num_envs * c.num_steps < cfg.ppo.num_minibatches:
@@ -237,7 +262,7 @@ def build_session(
             )
     return Session(
         cfg, path, device, games, net, optimizer, collectors, SnapshotPool(cfg.selfplay.pool_size),
-        gen_collect, gen_update, classifier=classifier, ranks=ranks,
+        gen_collect, gen_update, classifier=classifier, ranks=ranks, players=players,
     )  # fmt: skip
 
 
@@ -249,6 +274,7 @@ def save_session(s: Session) -> Path:
     mine = {
         "gen_collect": s.gen_collect.get_state(),
         "collectors": {k: c.state_dict() for k, c in s.collectors.items()},
+        "players": {k: p.state_dict() for k, p in s.players.items()},
     }
     everyone = s.ranks.gather(_to_host(mine) if s.ranks.distributed else mine)
     if everyone is None:  # not rank 0: it writes, and says where
@@ -266,6 +292,7 @@ def save_session(s: Session) -> Path:
         "gen_collect": mine["gen_collect"],
         "gen_update": s.gen_update.get_state(),
         "collectors": mine["collectors"],
+        "players": mine["players"],
         "pool": s.pool.weights,
         "iteration": s.iteration,
         "global_step": s.global_step,
@@ -319,6 +346,8 @@ def restore_session(s: Session, ckpt: Path) -> None:
             s.gen_update.manual_seed(reseed + 1)
         for k, c in s.collectors.items():
             c.load_state_dict(own["collectors"][k])
+        for k, p in s.players.items():
+            p.load_state_dict(own["players"][k])
         s.pool.weights = [{k: v.to(s.device) for k, v in w.items()} for w in t["pool"]]
         s.iteration, s.global_step = int(t["iteration"]), int(t["global_step"])
         s.eval_history = json.loads(t["eval_history"])
@@ -461,9 +490,11 @@ def run_iteration(s: Session) -> Iteration:
         cfg.transfer.mode, s.iteration, cfg.transfer.unfreeze_after
     )
     set_trunk_frozen(s.net, frozen)
-    lr = s.learning_rate(s.iteration + 1)
+    lr = cfg.alphazero.learning_rate if s.players else s.learning_rate(s.iteration + 1)
     for group in s.optimizer.param_groups:
         group["lr"] = lr * group.get("lr_scale", 1.0)
+    if s.players:
+        return _search_iteration(s, start, lr, frozen)
     snapshot = s.pool.sample(s.net, s.gen_collect)
     moves_before = sum(int(c.moves) for c in s.collectors.values())
     rollouts = {k: c.collect(s.net, snapshot) for k, c in s.collectors.items()}
@@ -472,14 +503,34 @@ def run_iteration(s: Session) -> Iteration:
     collected = time.perf_counter()
     batches = {k: make_batch(ro, cfg.ppo, s.ranks) for k, ro in rollouts.items()}
     weights = {g.name: g.weight for g in cfg.suite.games}
+    stats = _guarded(
+        s,
+        lambda: ppo_update(
+            s.net, s.optimizer, batches, weights, cfg.ppo, s.gen_update, s.classifier,
+            ranks=s.ranks,
+        ),
+        f"ppo.learning_rate={cfg.ppo.learning_rate / 10:g}",
+    )  # fmt: skip
+    s.iteration += 1
+    s.global_step += s.steps_per_iteration
+    if s.iteration % cfg.selfplay.snapshot_interval == 0:
+        s.pool.add(s.net)
+    moves = sum(int(c.moves) for c in s.collectors.values())  # waits for the device
+    done = time.perf_counter()
+    return Iteration(
+        stats, lr, frozen, collected - start, done - collected, moves - moves_before, moves
+    )
+
+
+def _guarded(s: Session, update: Callable[[], dict[str, float]], lower: str) -> dict[str, float]:
+    """Run ``update``; on a non-finite loss restore the weights and optimiser from before
+    it, save them as the checkpoint and raise :class:`TrainingError` (``lower``: the
+    ``--set`` that would resume with a lower learning rate)."""
     # copies, not views: the update changes weights and Adam's moments in place
     classifier = s.classifier.state_dict() if s.classifier is not None else None
     good = copy.deepcopy((s.net.state_dict(), s.optimizer.state_dict(), classifier))
     try:
-        stats = ppo_update(
-            s.net, s.optimizer, batches, weights, cfg.ppo, s.gen_update, s.classifier,
-            ranks=s.ranks,
-        )  # fmt: skip
+        return update()
     except NonFiniteLossError as e:
         s.net.load_state_dict(good[0])
         s.optimizer.load_state_dict(good[1])
@@ -489,13 +540,33 @@ def run_iteration(s: Session) -> Iteration:
         raise TrainingError(
             f"stopped at iteration {s.iteration}: {e}. Saved the last good weights (before "
             f"this update) to {ckpt}; continue with a lower learning rate: rltransfer train "
-            f"--resume {s.path} --set ppo.learning_rate={cfg.ppo.learning_rate / 10:g}"
+            f"--resume {s.path} --set {lower}"
         ) from None
+
+
+def _search_iteration(s: Session, start: float, lr: float, frozen: bool) -> Iteration:
+    """:func:`run_iteration` of ``train.algorithm = "alphazero"``: every game's search
+    self-play, then the fit to its improved policies and outcomes."""
+    cfg = s.cfg
+    moves_before = sum(p.moves for p in s.players.values())
+    s.net.eval()
+    for p in s.players.values():
+        p.collect(s.net)
+    s.net.train()
+    if s.device.type == "cuda":
+        torch.cuda.synchronize(s.device)
+    collected = time.perf_counter()
+    weights = {g.name: g.weight for g in cfg.suite.games}
+    stats = _guarded(
+        s,
+        lambda: az_update(
+            s.net, s.optimizer, s.players, weights, cfg.alphazero, s.gen_update, s.ranks
+        ),
+        f"alphazero.learning_rate={cfg.alphazero.learning_rate / 10:g}",
+    )
     s.iteration += 1
     s.global_step += s.steps_per_iteration
-    if s.iteration % cfg.selfplay.snapshot_interval == 0:
-        s.pool.add(s.net)
-    moves = sum(int(c.moves) for c in s.collectors.values())  # waits for the device
+    moves = sum(p.moves for p in s.players.values())
     done = time.perf_counter()
     return Iteration(
         stats, lr, frozen, collected - start, done - collected, moves - moves_before, moves
@@ -669,15 +740,7 @@ def _run(s: Session, folder: RunFolder | None, stop: StopFlag, quiet: bool) -> P
             }
             if cfg.transfer.source:
                 scalars[CHARTS_TRUNK_FROZEN] = float(it.trunk_frozen)
-            # ppo_update's statistics: "mean/<stat>" over every game, "<task>/<stat>" per game
-            scalars.update(loss_scalars({m: it.stats[f"mean/{m}"] for m in LOSS_METRICS}))
-            if "confusion/loss" in it.stats:
-                scalars[DIAGNOSTICS_CLASSIFIER_LOSS] = it.stats["confusion/loss"]
-                scalars[DIAGNOSTICS_CLASSIFIER_ACCURACY] = it.stats["confusion/accuracy"]
-            for task, c in s.collectors.items():
-                scalars.update(_episode_scalars(task, c.pop_stats()))
-                per_game = {m: it.stats[f"{task}/{m}"] for m in GAME_LEARNING_METRICS}
-                scalars.update(game_learning_scalars(task, per_game))
+            scalars.update(_search_scalars(s, it.stats) if s.players else _ppo_scalars(s, it.stats))
             logger.scalars(s.global_step, scalars)
             evaluate = s.iteration % cfg.train.eval_interval == 0
             if main and (evaluate or s.iteration == s.num_iterations):
@@ -727,6 +790,35 @@ def _run(s: Session, folder: RunFolder | None, stop: StopFlag, quiet: bool) -> P
         print(format_results([r for per in final.values() for r in per.values()]))
         print(f"Run saved in {s.path}. Look at it with:\n  {tensorboard_command(s.path.parent)}")
     return s.path
+
+
+def _ppo_scalars(s: Session, stats: dict[str, float]) -> dict[str, float]:
+    """ppo_update's statistics ("mean/<stat>" over every game, "<task>/<stat>" per game)
+    and the training episodes of each game, by their tags."""
+    out = loss_scalars({m: stats[f"mean/{m}"] for m in LOSS_METRICS})
+    if "confusion/loss" in stats:
+        out[DIAGNOSTICS_CLASSIFIER_LOSS] = stats["confusion/loss"]
+        out[DIAGNOSTICS_CLASSIFIER_ACCURACY] = stats["confusion/accuracy"]
+    for task, c in s.collectors.items():
+        out.update(_episode_scalars(task, c.pop_stats()))
+        per_game = {m: stats[f"{task}/{m}"] for m in GAME_LEARNING_METRICS}
+        out.update(game_learning_scalars(task, per_game))
+    return out
+
+
+def _search_scalars(s: Session, stats: dict[str, float]) -> dict[str, float]:
+    """az_update's losses and each game's search self-play statistics, by their tags."""
+    out = loss_scalars({m: stats[f"mean/{m}"] for m in ("policy", "value") if f"mean/{m}" in stats})
+    for task, p in s.players.items():
+        played = p.pop_stats()
+        values = {"simulations": float(p.config.simulations)}
+        values.update({m: played[m] for m in ("root_value", "improvement_kl") if m in played})
+        if f"{task}/target_entropy" in stats:
+            values["target_entropy"] = stats[f"{task}/target_entropy"]
+        out.update({search_tag(task, m): v for m, v in values.items()})
+        if "game_length" in played:
+            out[game_tag(task, "episode_length")] = played["game_length"]
+    return out
 
 
 def _episode_scalars(task: str, stats: dict[str, dict[str, float]]) -> dict[str, float]:

@@ -11,6 +11,7 @@ such as ``othello_size6``; ``a|b`` stands for one tag per name)::
     games/<game>/return                       the learner's mean training-episode return
     games/<game>/approx_kl|clipfrac|entropy   that game's share of the PPO update
     losses/policy|value|entropy|approx_kl|clipfrac|explained_variance
+    search/<game>/simulations|root_value|improvement_kl|target_entropy   alphazero runs
     charts/sps|collect_sps|learning_rate|moves|moves_per_s
     charts/trunk_frozen                       transfer runs only: 1 while the trunk is frozen
     diagnostics/game_probe|game_probe_random_trunk   a linear probe telling games apart
@@ -77,6 +78,9 @@ TRANSFER_METRICS = (
     "few_shot_gain",
 )
 
+#: search self-play (``train.algorithm = "alphazero"``): simulations per move, the mean
+#: root value, KL(improved policy || prior) and the entropy of the policy targets
+SEARCH_METRICS = ("simulations", "root_value", "improvement_kl", "target_entropy")
 LADDER_METRICS = ("elo", "elo_low", "elo_high")  # a rating and its 95% interval
 #: The subfolder of a run where ``rltransfer ladder --log`` writes its ratings (apart from
 #: the training's event files, whose resumes purge later steps).
@@ -145,6 +149,13 @@ def board_tag(game: str) -> str:
 def transfer_tag(metric: str) -> str:
     """``transfer/<metric>``, e.g. one of ``TRANSFER_METRICS`` (Taylor & Stone 2009)."""
     return f"transfer/{_check_name('transfer metric', metric)}"
+
+
+def search_tag(game: str, metric: str) -> str:
+    """``search/<game>/<metric>``, metric one of ``SEARCH_METRICS``."""
+    if metric not in SEARCH_METRICS:
+        raise ValueError(f"unknown search metric {metric!r}; known: {', '.join(SEARCH_METRICS)}")
+    return f"search/{_check_name('game', game)}/{metric}"
 
 
 def ladder_tag(game: str, metric: str) -> str:

@@ -301,11 +301,48 @@ class SelfPlayConfig:
         check_int("selfplay.pool_size", self.pool_size, 1, 1024)
 
 
+@dataclasses.dataclass(frozen=True)
+class AlphaZeroConfig:
+    """The search-trained learner (``train.algorithm = "alphazero"``): Gumbel search
+    self-play of both seats, the network fitted to the search's improved policy and to the
+    games' outcomes (:mod:`rltransfer.learn.alphazero`). A learner step is one position
+    searched and recorded, either seat's."""
+
+    simulations: int = 16  # per move, Gumbel root selection with sequential halving
+    max_considered: int = 16  # root actions Gumbel samples (m)
+    num_steps: int = 8  # plies searched per board per iteration (both seats)
+    replay_size: int = 20_000  # positions kept per game (the newest)
+    batch_size: int = 256  # positions per game in a minibatch
+    sample_reuse: float = 4.0  # mean times a new position is drawn into a minibatch
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4  # AdamW's decoupled decay
+    value_coef: float = 1.0  # weight of the value loss beside the policy's cross-entropy
+    max_grad_norm: float = 1.0
+
+    def __post_init__(self) -> None:
+        from rltransfer.search.mcts import MAX_SIMULATIONS
+
+        check_int("alphazero.simulations", self.simulations, 1, MAX_SIMULATIONS)
+        for name in ("max_considered", "num_steps", "replay_size", "batch_size"):
+            check_int(f"alphazero.{name}", getattr(self, name), 1)
+        for name in ("sample_reuse", "learning_rate", "value_coef", "max_grad_norm"):
+            value = getattr(self, name)
+            if not _is_number(value) or value <= 0:
+                raise ConfigError(f"alphazero.{name} must be a finite number > 0, got {value!r}")
+        if not _is_number(self.weight_decay) or self.weight_decay < 0:
+            raise ConfigError(f"alphazero.weight_decay must be >= 0, got {self.weight_decay!r}")
+
+
+ALGORITHMS = ("ppo", "alphazero")
+
+
 # ------------------------------------------------------------------ training configuration
 @dataclasses.dataclass(frozen=True)
 class TrainSettings:
     """The ``[train]`` table: budget, evaluation, checkpoints, device (defaults: ``ppo_small``)."""
 
+    # the learner: "ppo" (self-play PPO) or "alphazero" (learning from search, [alphazero])
+    algorithm: str = "ppo"
     total_steps: int = 700_000  # learner decisions, all games together (what SPS counts)
     num_envs_scale: float = 1.0  # multiplies every game's num_envs (GPU presets: more boards)
     eval_interval: int = 10  # iterations between evaluations
@@ -335,6 +372,10 @@ class TrainSettings:
                 make_player(name)  # mcts:S checks its S
             except UnknownPlayerError as e:
                 raise ConfigError(f"train.eval_opponents: {e}") from None
+        if self.algorithm not in ALGORITHMS:
+            raise ConfigError(
+                f"train.algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}"
+            )
         for name, (lo, hi) in _TRAIN_BOUNDS.items():
             check_int(f"train.{name}", getattr(self, name), lo, hi)
         if not _is_number(self.num_envs_scale) or self.num_envs_scale <= 0:
@@ -421,6 +462,7 @@ SECTIONS: dict[str, type] = {
     "selfplay": SelfPlayConfig,
     "train": TrainSettings,
     "transfer": TransferSettings,
+    "alphazero": AlphaZeroConfig,
 }
 
 
@@ -435,6 +477,7 @@ class TrainConfig:
     selfplay: SelfPlayConfig
     train: TrainSettings
     transfer: TransferSettings = dataclasses.field(default_factory=TransferSettings)
+    alphazero: AlphaZeroConfig = dataclasses.field(default_factory=AlphaZeroConfig)
     name: str = ""
 
     def sections(self) -> dict[str, Any]:
@@ -577,6 +620,10 @@ RESUMABLE: dict[str, tuple[str, ...]] = {
     "ppo": (
         "learning_rate", "anneal_lr", "update_epochs", "num_minibatches", "clip_coef",
         "clip_vloss", "ent_coef", "vf_coef", "max_grad_norm", "target_kl",
+    ),
+    "alphazero": (
+        "simulations", "max_considered", "batch_size", "sample_reuse", "learning_rate",
+        "weight_decay", "value_coef", "max_grad_norm",
     ),
 }  # fmt: skip
 
