@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rltransfer import multitask
+from rltransfer.learn import training
 from rltransfer.learn.training import TrainingInterrupted, train
 from rltransfer.specs.config import TrainConfig, make_train_config
 
@@ -64,11 +64,12 @@ def train_interrupted(
     monkeypatch: pytest.MonkeyPatch,
     at: int = 2,
     signum: int = signal.SIGINT,
+    update: str = "ppo_update",
 ) -> Path:
     """``train(cfg)`` with a Ctrl-C (SIGINT; or ``signum``, e.g. SIGTERM) in the middle of
     iteration ``at``'s update; the run stops after that iteration, as a user's Ctrl-C or a
     scheduler's SIGTERM stops it."""
-    real_update = multitask.ppo_update
+    real_update = getattr(training, update)  # ppo_update, or az_update
     calls = {"n": 0}
 
     def interrupting(*args: Any, **kwargs: Any) -> dict[str, float]:
@@ -78,7 +79,7 @@ def train_interrupted(
         return real_update(*args, **kwargs)
 
     with monkeypatch.context() as patch:
-        patch.setattr("rltransfer.learn.training.ppo_update", interrupting)
+        patch.setattr(f"rltransfer.learn.training.{update}", interrupting)
         with pytest.raises(TrainingInterrupted) as stopped:
             train(cfg, run_dir, quiet=True)
     assert stopped.value.exit_code == 128 + signum and "--resume" in str(stopped.value)
