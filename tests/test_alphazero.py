@@ -189,3 +189,21 @@ def test_perfect_lines_enumerates_the_perfect_players_choices() -> None:
     lines = perfect_lines(net, "t", game, 1)  # perfect opens: every optimal opening
     assert len(lines) > 1 and all(r in (-1.0, 0.0, 1.0) for r in lines)
     assert max(lines) <= 0.0  # nobody beats the perfect player, least of all a random net
+
+
+def test_a_transfer_experiment_runs_from_and_to_search_trained_runs(tmp_path: Path) -> None:
+    from tiny import TINY
+
+    from rltransfer.specs.config import TransferSettings, load_run_config
+    from rltransfer.transfer.experiment import run_transfer
+
+    source = train(tiny_config(tmp_path, name="src", overrides=AZ), tmp_path / "runs", quiet=True)
+    settings = TransferSettings(mode="gradual", unfreeze_after=1, keep_heads=True, seeds=1)
+    experiment = run_transfer(
+        source, "tic_tac_toe", settings, steps=2 * 8 * 6, num_envs=8, name="exp",
+        run_dir=tmp_path / "runs", overrides=[*TINY, *AZ], device="cpu", quiet=True,
+    )  # fmt: skip
+    for arm in ("transfer_seed0", "scratch_seed0"):  # both arms learn from search
+        assert load_run_config(experiment / arm / "config.toml").train.algorithm == "alphazero"
+        assert (experiment / arm / "eval.json").is_file()
+    assert (experiment / "transfer.json").is_file()
