@@ -3,7 +3,9 @@
 #   1. the tests marked `gpu` (CUDA games vs the CPU, collector, training + resume, loading);
 #   2. `rltransfer bench` on CUDA: random-play moves/s of every game at large batches;
 #   3. `rltransfer bench-train` on CUDA: training-loop throughput, ppo_small and ppo_resnet;
-#   4. a short `rltransfer train` of the GPU preset (ppo_resnet), sized from step 3.
+#   4. the search (simulations/s), the search-trained learner's loop (az_small) and the loop
+#      in 2 processes on the one GPU (per-rank throughput, scaling efficiency);
+#   5. a short `rltransfer train` of the GPU preset (ppo_resnet), sized from step 3.
 # Usage, from the repository root: OUT=some/dir bash scripts/gpu_check.sh
 # On an H100 (2026-11-27) the steps took about 0.5, 0.3, 3.5 + 1.5 and 2.5 minutes: about
 # 9 minutes with the machine's start, so give the call a 600 s limit.
@@ -31,7 +33,7 @@ step environment | tee "$OUT/env.txt"
 
 step "gpu tests" | tee "$OUT/tests.txt"
 timeout 150 "$PY" -m pytest -m gpu -q -p no:cacheprovider tests/test_gpu.py \
-  tests/test_views_gymnasium.py 2>&1 | tail -25 | tee -a "$OUT/tests.txt"
+  tests/test_views_gymnasium.py tests/test_search_gpu.py 2>&1 | tail -25 | tee -a "$OUT/tests.txt"
 
 step "game benchmark" | tee "$OUT/bench_games.txt"
 timeout 90 "$PY" -m rltransfer bench --device "$DEVICE" --no-reference --seconds 0.3 --quiet ${BATCH:+--batch $BATCH} \
@@ -42,6 +44,14 @@ timeout 240 "$PY" -m rltransfer bench-train --device "$DEVICE" --agent ppo_small
   --set ppo.num_minibatches=16 --quiet --json /tmp/bench_small.json 2>&1 | tee -a "$OUT/bench_train.txt"
 timeout 120 "$PY" -m rltransfer bench-train --device "$DEVICE" --agent ppo_resnet --scale "$RESNET_SCALES" --iterations 2 \
   --quiet --json /tmp/bench_resnet.json 2>&1 | tee -a "$OUT/bench_train.txt"
+
+step "search, alphazero loop, 2 processes" | tee "$OUT/bench_more.txt"
+timeout 90 "$PY" -m rltransfer.bench.search --device "$DEVICE" --batch 256 4096 \
+  2>&1 | tee -a "$OUT/bench_more.txt"
+timeout 90 "$PY" -m rltransfer bench-train --device "$DEVICE" --agent az_small --scale 16 \
+  --iterations 2 --quiet 2>&1 | tee -a "$OUT/bench_more.txt"
+timeout 150 "$PY" -m rltransfer bench-train --device "$DEVICE" --agent ppo_small --scale 64 \
+  --iterations 2 --nproc 2 --quiet 2>&1 | tee -a "$OUT/bench_more.txt"
 
 # about TRAIN_SECONDS of ppo_resnet training at the loop rate just measured (its last scale)
 steps=$("$PY" -c "
