@@ -86,7 +86,8 @@ def time_loop(cfg: TrainConfig, iterations: int = 3, warmup: int = 1) -> LoopRow
         device=str(s.device),
         threads=cfg.train.threads,
         scale=cfg.train.num_envs_scale,
-        boards=sum(c.num_envs for c in [*s.collectors.values(), *s.players.values()]),
+        boards=sum(c.num_envs for c in s.collectors.values())
+        + sum(p.num_envs for p in s.players.values()),
         decisions=s.steps_per_iteration // ranks.world_size,
         iterations=iterations,
         collect_s=sum(t.collect_s for t in timed) / iterations,

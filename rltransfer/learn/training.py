@@ -11,38 +11,39 @@ import contextlib
 import copy
 import dataclasses
 import json
-import math
-import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import torch
 from tqdm import tqdm
 
-from rltransfer.errors import UserError
-from rltransfer.games.core import BoardGame
 from rltransfer.learn.alphazero import az_update
-from rltransfer.learn.collector import GameCollector, SnapshotPool
-from rltransfer.learn.confusion import GameClassifier, game_probe
+from rltransfer.learn.confusion import game_probe
 from rltransfer.learn.distributed import Ranks
 from rltransfer.learn.ppo import linear_lr
-from rltransfer.learn.search_selfplay import SearchSelfPlay
+from rltransfer.learn.session import (
+    Session,
+    build_session,
+    resolve_device,
+    restore_session,
+    save_session,
+)
+from rltransfer.learn.signals import (
+    StopFlag,
+    TrainingError,
+    TrainingInterrupted,
+    graceful_interrupt,
+)
 from rltransfer.learn.update import NonFiniteLossError, make_batch, ppo_update
-from rltransfer.net.policy import PolicyNet, TaskShape
+from rltransfer.net.policy import PolicyNet
 from rltransfer.play.evaluate import EvalResult, evaluate_against
 from rltransfer.play.players import PolicyPlayer
 from rltransfer.runs.checkpoint import (
     NoCheckpointError,
     checkpoint_dir,
     clean_leftovers,
-    load_into,
-    load_meta,
-    load_trainer,
-    load_weights,
-    save_checkpoint,
 )
 from rltransfer.runs.folder import RunFolder, check_new_run, claim_run, open_run, write_text_atomic
 from rltransfer.runs.metrics import (
@@ -74,289 +75,11 @@ from rltransfer.runs.metrics import (
 from rltransfer.specs.config import (
     ConfigError,
     TrainConfig,
-    check_device,
     dump_toml,
     load_run_config,
     resume_config,
 )
-from rltransfer.transfer.network import param_groups, set_trunk_frozen, transfer_net, trunk_frozen
-
-
-class TrainingError(UserError, RuntimeError):
-    """Training stopped on a problem the user must look at (the message says what)."""
-
-
-class TrainingInterrupted(Exception):
-    """Ctrl-C (SIGINT) or SIGTERM stopped a run after it finished its iteration and saved.
-
-    ``path`` is the run; ``rltransfer train --resume <path>`` continues it exactly.
-    ``exit_code`` is what a shell reports for that signal (130, 143).
-    """
-
-    def __init__(
-        self, path: Path, signum: int, step: int, command: str = "", *, saved: bool = True
-    ) -> None:
-        self.path, self.signum, self.step = path, signum, step
-        self.exit_code = 128 + signum
-        self.command = command or f"rltransfer train --resume {path}"
-        name = signal.Signals(signum).name
-        what = (
-            f"stopped at step {step:,} and saved"
-            if saved
-            else "stopped at once (a multi-process run does not wait for its peers to save); "
-            "its last checkpoint is kept"
-        )
-        super().__init__(f"{name}: {what}. Continue with:\n  {self.command}")
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when present, else the CPU; checks that a named CUDA device exists."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    check_device(name)
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            f"device {name!r} asked for, but torch sees no CUDA device (use cpu or auto)"
-        )
-    if device.type not in ("cpu", "cuda", "mps", "xpu"):
-        raise ConfigError(f"device {name!r}: training runs on cpu, cuda or cuda:N (or mps, xpu)")
-    if device.type != "cpu":
-        try:
-            torch.empty(0, device=device)  # e.g. cuda:7 on a one-GPU machine, mps without it
-        except (RuntimeError, AssertionError) as e:
-            first = (str(e).splitlines() or [""])[0].split(". ")[0][:120]
-            raise ConfigError(f"device {name!r} cannot be used here ({first})") from None
-    return device
-
-
-@dataclasses.dataclass
-class Session:
-    """Everything the loop mutates; a checkpoint saves all of it."""
-
-    cfg: TrainConfig
-    path: Path
-    device: torch.device
-    games: dict[str, BoardGame]
-    net: PolicyNet
-    optimizer: torch.optim.Optimizer
-    collectors: dict[str, GameCollector]
-    pool: SnapshotPool
-    gen_collect: torch.Generator
-    gen_update: torch.Generator
-    iteration: int = 0
-    global_step: int = 0
-    eval_history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    #: where the learning-rate decay restarts, ``(iteration, rate)``; set when a resume
-    #: extends the budget or changes the rate (see :func:`rltransfer.learn.ppo.linear_lr`)
-    lr_start: tuple[int, float] | None = None
-    #: the domain-confusion classifier (``ppo.confusion_coef`` > 0), trained with the net
-    classifier: GameClassifier | None = None
-    #: this process among the training processes (``torchrun``; one by default)
-    ranks: Ranks = dataclasses.field(default_factory=Ranks.single)
-    #: search self-play per game (``train.algorithm = "alphazero"``; then no collectors)
-    players: dict[str, SearchSelfPlay] = dataclasses.field(default_factory=dict)
-
-    @property
-    def steps_per_iteration(self) -> int:
-        """Learner steps of one iteration, every rank's boards together: PPO's learner
-        decisions, or the positions search self-play searched and recorded."""
-        local = sum(c.num_envs * c.num_steps for c in self.collectors.values())
-        local += sum(p.steps_per_iteration for p in self.players.values())
-        return local * self.ranks.world_size
-
-    @property
-    def num_iterations(self) -> int:
-        return self.iterations_for(self.cfg.train.total_steps)
-
-    def iterations_for(self, total_steps: int) -> int:
-        """Whole iterations a budget of ``total_steps`` learner decisions takes (the one
-        home of that rule: experiments and resumes ask here)."""
-        return max(1, math.ceil(total_steps / self.steps_per_iteration))
-
-    def learning_rate(self, iteration: int) -> float:
-        """The rate of 1-based ``iteration`` under this session's schedule."""
-        return linear_lr(self.cfg.ppo, iteration, self.num_iterations, self.lr_start)
-
-
-def build_session(
-    cfg: TrainConfig, path: Path, net: PolicyNet | None = None, ranks: Ranks | None = None
-) -> Session:
-    """Games, network, optimizer, collectors and generators for ``cfg`` (fresh state).
-
-    Over several processes (``ranks``) every rank builds the same network (rank 0's
-    weights are broadcast), steps its own boards with its own collection generator
-    (seeded ``seed + 7919 * rank``) and shares the update generator (the same minibatches).
-    """
-    ranks = ranks if ranks is not None else Ranks.single()
-    device = ranks.device(resolve_device(cfg.train.device))
-    ranks.init(device)
-    seed = cfg.train.seed
-    games = {g.name: g.make() for g in cfg.suite.games}
-    torch.manual_seed(seed)  # network initialisation
-    if net is None and cfg.transfer.source:
-        if len(games) != 1:
-            raise ConfigError(f"a transfer run trains one target game, not {list(games)}")
-        ((task, game),) = games.items()
-        t = cfg.transfer
-        net = transfer_net(
-            t.source, task, game, t.keep_heads, device,
-            stem_from=t.stem_from, heads_from=t.heads_from, reset_last=t.reset_last,
-        )  # fmt: skip
-    elif net is None:
-        net = PolicyNet({k: TaskShape.of(g) for k, g in games.items()}, cfg.net)
-    net = net.to(device)
-    groups = param_groups(net, cfg.transfer.trunk_lr_scale if cfg.transfer.source else 1.0)
-    classifier = None
-    search_trained = cfg.train.algorithm == "alphazero"
-    if search_trained and cfg.ppo.confusion_coef > 0:
-        raise ConfigError("ppo.confusion_coef is PPO's; train.algorithm = 'alphazero' has none")
-    if cfg.ppo.confusion_coef > 0:
-        if len(games) < 2:
-            raise ConfigError(
-                "ppo.confusion_coef > 0 trains the trunk to confuse the suite's games: it needs "
-                f"two or more games, this suite has {list(games)}"
-            )
-        classifier = GameClassifier(list(games), cfg.net.channels).to(device)
-        groups.append({"params": list(classifier.parameters()), "lr_scale": 1.0,
-                       "name": "game_classifier"})  # fmt: skip
-    ranks.broadcast_parameters(net)
-    if classifier is not None:
-        ranks.broadcast_parameters(classifier)
-    optimizer: torch.optim.Optimizer = (
-        torch.optim.AdamW(
-            groups, lr=cfg.alphazero.learning_rate, weight_decay=cfg.alphazero.weight_decay
-        )
-        if search_trained
-        else torch.optim.Adam(groups, lr=cfg.ppo.learning_rate, eps=1e-5)
-    )
-    gen_collect = torch.Generator(device=device).manual_seed(seed + 7919 * ranks.rank)
-    gen_update = torch.Generator(device=device).manual_seed(seed + 1)
-    boards = {g.name: max(1, round(g.num_envs * cfg.train.num_envs_scale)) for g in cfg.suite.games}
-    players = {
-        g.name: SearchSelfPlay(
-            g.name, games[g.name], boards[g.name], cfg.alphazero, device, gen_collect
-        )
-        for g in cfg.suite.games
-        if search_trained
-    }
-    collectors = {
-        g.name: GameCollector(
-            g.name,
-            games[g.name],
-            max(1, round(g.num_envs * cfg.train.num_envs_scale)),
-            g.steps(cfg.ppo.num_steps),
-            cfg.selfplay,
-            device,
-            gen_collect,
-        )
-        for g in cfg.suite.games
-        if not search_trained
-    }
-    for name, c in collectors.items():
-        if c.num_envs * c.num_steps < cfg.ppo.num_minibatches:
-            raise ConfigError(
-                f"ppo.num_minibatches ({cfg.ppo.num_minibatches}) is larger than {name}'s batch "
-                f"({c.num_envs} boards x {c.num_steps} steps = {c.num_envs * c.num_steps}); "
-                "lower it or give the game more boards"
-            )
-    return Session(
-        cfg, path, device, games, net, optimizer, collectors, SnapshotPool(cfg.selfplay.pool_size),
-        gen_collect, gen_update, classifier=classifier, ranks=ranks, players=players,
-    )  # fmt: skip
-
-
-# ------------------------------------------------------------------------ checkpoints
-def save_session(s: Session) -> Path:
-    """Write a checkpoint; over several processes a collective call of every rank: rank 0
-    writes, with every rank's boards and collection generator (``trainer["ranks"]``, rank
-    1 on, beside rank 0's own in the single-process places). Returns the checkpoint."""
-    mine = {
-        "gen_collect": s.gen_collect.get_state(),
-        "collectors": {k: c.state_dict() for k, c in s.collectors.items()},
-        "players": {k: p.state_dict() for k, p in s.players.items()},
-    }
-    everyone = s.ranks.gather(_to_host(mine) if s.ranks.distributed else mine)
-    if everyone is None:  # not rank 0: it writes, and says where
-        return Path(s.ranks.broadcast(None))
-    meta = {
-        "tasks": {k: dataclasses.asdict(t) for k, t in s.net.tasks.items()},
-        "planes": {k: list(game.planes) for k, game in s.games.items()},
-        "net": dataclasses.asdict(s.net.cfg),
-        "suite": s.cfg.sections()["suite"],
-        "iteration": s.iteration,
-        "global_step": s.global_step,
-    }
-    trainer = {
-        "optimizer": s.optimizer.state_dict(),
-        "gen_collect": mine["gen_collect"],
-        "gen_update": s.gen_update.get_state(),
-        "collectors": mine["collectors"],
-        "players": mine["players"],
-        "pool": s.pool.weights,
-        "iteration": s.iteration,
-        "global_step": s.global_step,
-        "eval_history": json.dumps(s.eval_history),
-        "device": s.device.type,
-    }
-    if s.lr_start is not None:
-        trainer["lr_start"] = [s.lr_start[0], s.lr_start[1]]
-    if s.classifier is not None:
-        trainer["classifier"] = s.classifier.state_dict()
-    if s.ranks.distributed:
-        trainer["world_size"] = s.ranks.world_size
-        trainer["ranks"] = everyone[1:]
-    t = s.cfg.train
-    ckpt = save_checkpoint(
-        s.path, s.net.state_dict(), meta, trainer,
-        keep=t.keep_checkpoints, milestone=t.milestone_interval,
-    )  # fmt: skip
-    return Path(s.ranks.broadcast(str(ckpt)))
-
-
-def _to_host(obj: Any) -> Any:
-    """Tensors of a nested dict on the CPU (to cross between ranks as objects)."""
-    if isinstance(obj, torch.Tensor):
-        return obj.cpu()
-    if isinstance(obj, dict):
-        return {k: _to_host(v) for k, v in obj.items()}
-    return obj
-
-
-def restore_session(s: Session, ckpt: Path) -> None:
-    """Load a checkpoint's weights and trainer state into a freshly built session."""
-    load_meta(ckpt)
-    load_into(s.net, load_weights(ckpt, s.device), ckpt / "model.safetensors")
-    t = load_trainer(ckpt)
-    saved_world = int(t.get("world_size", 1))
-    if saved_world != s.ranks.world_size:
-        raise ConfigError(
-            f"{ckpt} was saved by {saved_world} training process(es); resume it with as many "
-            f"(this is {s.ranks.world_size}): each one's boards and generator are in it"
-        )
-    own = t if s.ranks.rank == 0 else t["ranks"][s.ranks.rank - 1]
-    try:
-        s.optimizer.load_state_dict(t["optimizer"])
-        if t.get("device", s.device.type) == s.device.type:
-            s.gen_collect.set_state(own["gen_collect"])
-            s.gen_update.set_state(t["gen_update"])
-        else:  # another device's generator state does not fit: reseed (not bit-exact)
-            reseed = s.cfg.train.seed + 1_000_003 * (int(t["iteration"]) + 1)
-            s.gen_collect.manual_seed(reseed + 7919 * s.ranks.rank)
-            s.gen_update.manual_seed(reseed + 1)
-        for k, c in s.collectors.items():
-            c.load_state_dict(own["collectors"][k])
-        for k, p in s.players.items():
-            p.load_state_dict(own["players"][k])
-        s.pool.weights = [{k: v.to(s.device) for k, v in w.items()} for w in t["pool"]]
-        s.iteration, s.global_step = int(t["iteration"]), int(t["global_step"])
-        s.eval_history = json.loads(t["eval_history"])
-        if "lr_start" in t:
-            s.lr_start = (int(t["lr_start"][0]), float(t["lr_start"][1]))
-        if s.classifier is not None:
-            s.classifier.load_state_dict(t["classifier"])
-    except (KeyError, ValueError, RuntimeError, TypeError, IndexError) as e:
-        raise ConfigError(f"{ckpt}/trainer.pt does not fit this run's config: {e}") from None
+from rltransfer.transfer.network import set_trunk_frozen, trunk_frozen
 
 
 # ------------------------------------------------------------------------- evaluation
@@ -415,52 +138,6 @@ def _final_boards(s: Session, boards: int = 4) -> dict[str, list[torch.Tensor]]:
                 break
         images[task] = [game.render_rgb(state, i, legend=True) for i in range(boards)]
     return images
-
-
-# ------------------------------------------------------------------- Ctrl-C, SIGTERM
-class StopFlag:
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        #: set once the run is saved for good (its final evaluation): a signal then raises
-        #: what this returns at once instead of waiting for the end of an iteration
-        self.abort: Callable[[int], BaseException] | None = None
-
-    @property
-    def requested(self) -> bool:
-        return self.signum is not None
-
-
-@contextlib.contextmanager
-def graceful_interrupt(quiet: bool) -> Iterator[StopFlag]:
-    """First Ctrl-C or SIGTERM (what schedulers and ``docker stop`` send): finish the
-    iteration, save, stop. A second one: abort at once (the last checkpoint stays).
-
-    Nested uses (an experiment around its arms' runs) each see the signals while they are
-    the innermost, and the outer handler comes back when an inner one ends.
-    """
-    flag = StopFlag()
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if flag.requested:
-            raise KeyboardInterrupt
-        flag.signum = signum
-        if flag.abort is not None:
-            raise flag.abort(signum)
-        if not quiet:
-            name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-            tqdm.write(f"{name}: finishing this iteration and saving (Ctrl-C again to abort)")
-
-    signals = [signal.SIGINT, signal.SIGTERM]
-    try:
-        previous = {sig: signal.signal(sig, handler) for sig in signals}
-    except ValueError:  # not the main thread: no handler, plain KeyboardInterrupt
-        yield flag
-        return
-    try:
-        yield flag
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 # ------------------------------------------------------------------------- iteration
@@ -574,6 +251,13 @@ def _search_iteration(s: Session, start: float, lr: float, frozen: bool) -> Iter
 
 
 # ----------------------------------------------------------------------------- train
+__all__ = [
+    "Iteration", "Session", "StopFlag", "TrainingError", "TrainingInterrupted", "build_session",
+    "default_name", "evaluate_session", "graceful_interrupt", "resolve_device", "restore_session",
+    "resume", "run_iteration", "save_session", "train",
+]  # fmt: skip
+
+
 def default_name(cfg: TrainConfig) -> str:
     return f"{cfg.suite.name}_{cfg.agent}_{time.strftime('%Y%m%d-%H%M%S')}"
 
