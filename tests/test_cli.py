@@ -82,7 +82,10 @@ def test_bench_names_the_comparisons_it_skipped(
 
 
 #: What each subcommand needs before an unknown argument is the only mistake left.
-REQUIRED = {"eval": ["RUN"], "report": ["EXP"], "export": ["RUN", "--output", "p.onnx"]}
+REQUIRED = {
+    "eval": ["RUN"], "report": ["EXP"], "export": ["RUN", "--output", "p.onnx"], "play": ["RUN"],
+    "ladder": ["--game", "g"],
+}  # fmt: skip
 
 
 @pytest.mark.parametrize(
