@@ -170,7 +170,7 @@ def test_search_trained_tic_tac_toe_never_loses_to_the_perfect_player(tmp_path: 
     from rltransfer.specs.config import make_train_config
 
     cfg = make_train_config(
-        suite=str(suite), agent="az_small", name="ttt", total_steps=120_000, device="cpu",
+        suite=str(suite), agent="az_small", name="ttt", total_steps=300_000, device="cpu",
         overrides=["train.eval_interval=1000", "train.final_eval_games=100"],
     )  # fmt: skip
     run = train(cfg, tmp_path / "runs", quiet=True)
