@@ -155,11 +155,13 @@ class Iteration:
 
 
 def run_iteration(s: Session) -> Iteration:
-    """One iteration of the loop: schedules, every game's rollout, one PPO update.
+    """One iteration of the loop: schedules, every game's self-play, one update (PPO's, or
+    the fit to the search's policies and outcomes where ``train.algorithm`` says so).
 
-    Advances ``s.iteration`` and ``s.global_step`` and adds a snapshot to the pool every
-    ``snapshot_interval`` iterations. A non-finite loss restores the weights and optimizer
-    from before the update, saves them as the checkpoint and raises :class:`TrainingError`.
+    Advances ``s.iteration`` and ``s.global_step`` and, for PPO, adds a snapshot to the pool
+    every ``snapshot_interval`` iterations. A non-finite loss restores the weights and
+    optimizer from before the update, saves them as the checkpoint and raises
+    :class:`TrainingError`.
     """
     cfg = s.cfg
     start = time.perf_counter()
@@ -170,36 +172,69 @@ def run_iteration(s: Session) -> Iteration:
     lr = cfg.alphazero.learning_rate if s.players else s.learning_rate(s.iteration + 1)
     for group in s.optimizer.param_groups:
         group["lr"] = lr * group.get("lr_scale", 1.0)
-    if s.players:
-        return _search_iteration(s, start, lr, frozen)
-    snapshot = s.pool.sample(s.net, s.gen_collect)
-    moves_before = sum(int(c.moves) for c in s.collectors.values())
-    rollouts = {k: c.collect(s.net, snapshot) for k, c in s.collectors.items()}
+    moves_before = _moves(s)
+    update, lower = _search_self_play(s) if s.players else _ppo_rollouts(s)
     if s.device.type == "cuda":
         torch.cuda.synchronize(s.device)  # time the collection's device work, not its launch
     collected = time.perf_counter()
-    batches = {k: make_batch(ro, cfg.ppo, s.ranks) for k, ro in rollouts.items()}
-    weights = {g.name: g.weight for g in cfg.suite.games}
-    stats = _guarded(
-        s,
-        lambda: ppo_update(
-            s.net, s.optimizer, batches, weights, cfg.ppo, s.gen_update, s.classifier,
-            ranks=s.ranks,
-        ),
-        f"ppo.learning_rate={cfg.ppo.learning_rate / 10:g}",
-    )  # fmt: skip
+    stats = _guarded(s, update, lower)
     s.iteration += 1
     s.global_step += s.steps_per_iteration
-    if s.iteration % cfg.selfplay.snapshot_interval == 0:
+    if not s.players and s.iteration % cfg.selfplay.snapshot_interval == 0:
         s.pool.add(s.net)
-    moves = sum(int(c.moves) for c in s.collectors.values())  # waits for the device
+    moves = _moves(s)  # waits for the device
     done = time.perf_counter()
     return Iteration(
         stats, lr, frozen, collected - start, done - collected, moves - moves_before, moves
     )
 
 
-def _guarded(s: Session, update: Callable[[], dict[str, float]], lower: str) -> dict[str, float]:
+Update = Callable[[], dict[str, float]]
+
+
+def _ppo_rollouts(s: Session) -> tuple[Update, str]:
+    """Every game's PPO rollout against its opponent mix; returns the update to run on
+    them and the ``--set`` that lowers its learning rate."""
+    cfg = s.cfg
+    snapshot = s.pool.sample(s.net, s.gen_collect)
+    rollouts = {k: c.collect(s.net, snapshot) for k, c in s.collectors.items()}
+    weights = {g.name: g.weight for g in cfg.suite.games}
+
+    def update() -> dict[str, float]:
+        batches = {k: make_batch(ro, cfg.ppo, s.ranks) for k, ro in rollouts.items()}
+        return ppo_update(
+            s.net, s.optimizer, batches, weights, cfg.ppo, s.gen_update, s.classifier,
+            ranks=s.ranks,
+        )  # fmt: skip
+
+    return update, f"ppo.learning_rate={cfg.ppo.learning_rate / 10:g}"
+
+
+def _search_self_play(s: Session) -> tuple[Update, str]:
+    """Every game's search self-play (``train.algorithm = "alphazero"``); returns the fit
+    to the recorded positions and the ``--set`` that lowers its learning rate."""
+    cfg = s.cfg
+    s.net.eval()
+    for p in s.players.values():
+        p.collect(s.net)
+    s.net.train()
+    weights = {g.name: g.weight for g in cfg.suite.games}
+
+    def update() -> dict[str, float]:
+        return az_update(
+            s.net, s.optimizer, s.players, weights, cfg.alphazero, s.gen_update, s.ranks
+        )
+
+    return update, f"alphazero.learning_rate={cfg.alphazero.learning_rate / 10:g}"
+
+
+def _moves(s: Session) -> int:
+    """Plies of both sides since the run began, every game's (a host read)."""
+    ppo = sum(int(c.moves) for c in s.collectors.values())
+    return ppo + sum(p.moves for p in s.players.values())
+
+
+def _guarded(s: Session, update: Update, lower: str) -> dict[str, float]:
     """Run ``update``; on a non-finite loss restore the weights and optimiser from before
     it, save them as the checkpoint and raise :class:`TrainingError` (``lower``: the
     ``--set`` that would resume with a lower learning rate)."""
@@ -219,35 +254,6 @@ def _guarded(s: Session, update: Callable[[], dict[str, float]], lower: str) -> 
             f"this update) to {ckpt}; continue with a lower learning rate: rltransfer train "
             f"--resume {s.path} --set {lower}"
         ) from None
-
-
-def _search_iteration(s: Session, start: float, lr: float, frozen: bool) -> Iteration:
-    """:func:`run_iteration` of ``train.algorithm = "alphazero"``: every game's search
-    self-play, then the fit to its improved policies and outcomes."""
-    cfg = s.cfg
-    moves_before = sum(p.moves for p in s.players.values())
-    s.net.eval()
-    for p in s.players.values():
-        p.collect(s.net)
-    s.net.train()
-    if s.device.type == "cuda":
-        torch.cuda.synchronize(s.device)
-    collected = time.perf_counter()
-    weights = {g.name: g.weight for g in cfg.suite.games}
-    stats = _guarded(
-        s,
-        lambda: az_update(
-            s.net, s.optimizer, s.players, weights, cfg.alphazero, s.gen_update, s.ranks
-        ),
-        f"alphazero.learning_rate={cfg.alphazero.learning_rate / 10:g}",
-    )
-    s.iteration += 1
-    s.global_step += s.steps_per_iteration
-    moves = sum(p.moves for p in s.players.values())
-    done = time.perf_counter()
-    return Iteration(
-        stats, lr, frozen, collected - start, done - collected, moves - moves_before, moves
-    )
 
 
 # ----------------------------------------------------------------------------- train

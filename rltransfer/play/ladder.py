@@ -28,10 +28,15 @@ import numpy as np
 import torch
 
 from rltransfer.games.core import BoardGame
-from rltransfer.inference import load_policy
 from rltransfer.play.evaluate import EvalResult, play_match
 from rltransfer.play.players import Player, player_for, split_run
-from rltransfer.runs.checkpoint import CheckpointError, load_meta, versions_in
+from rltransfer.runs.checkpoint import (
+    CheckpointError,
+    checkpoint_dir,
+    load_meta,
+    read_network,
+    versions_in,
+)
 from rltransfer.runs.folder import RunLock
 from rltransfer.runs.metrics import LADDER_DIR, RunLogger, ladder_tag
 
@@ -196,13 +201,16 @@ def _newton(
         d = x[:, None] - x[None, :]
         return float(np.sum(points * -np.logaddexp(0.0, -d)))
 
-    for _ in range(100):
-        d = r[:, None] - r[None, :]
-        p = 1.0 / (1.0 + np.exp(-d))
-        grad = (points - games * p).sum(axis=1)[free]
+    def curvature(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The gradient of the free ratings and their block of the negative Hessian (a
+        weighted Laplacian)."""
+        p = 1.0 / (1.0 + np.exp(-(x[:, None] - x[None, :])))
         w = games * p * (1.0 - p)
-        hess = np.diag(w.sum(axis=1)) - w  # the negative Hessian (a weighted Laplacian)
-        h = hess[np.ix_(free, free)]
+        hess = np.diag(w.sum(axis=1)) - w
+        return (points - games * p).sum(axis=1)[free], hess[np.ix_(free, free)]
+
+    for _ in range(100):
+        grad, h = curvature(r)
         if np.linalg.matrix_rank(h) < len(free):
             raise ValueError(
                 "some players are not connected to the anchor by played games: their "
@@ -219,11 +227,7 @@ def _newton(
         r = trial
         if np.max(np.abs(t * step)) < tol:
             break
-    d = r[:, None] - r[None, :]
-    p = 1.0 / (1.0 + np.exp(-d))
-    w = games * p * (1.0 - p)
-    hess = np.diag(w.sum(axis=1)) - w
-    return r, np.linalg.inv(hess[np.ix_(free, free)])
+    return r, np.linalg.inv(curvature(r)[1])
 
 
 def format_ladder(ladder: Ladder) -> str:
@@ -252,9 +256,7 @@ def checkpoint_players(run: str | Path) -> dict[str, str]:
     few and the milestones, see ``train.milestone_interval``), oldest first. ``run`` may
     carry a player suffix (``RUN+argmax``, ``RUN+search:S``): every checkpoint plays so,
     and its label and name carry the suffix too."""
-    spec = str(run)
-    folder, _ = split_run(spec)
-    suffix = spec[len(folder) :]
+    folder, suffix = _run_and_suffix(run)
     found = versions_in(Path(folder) / "checkpoints")
     if not found:
         raise CheckpointError(f"{folder}: no checkpoints under {Path(folder) / 'checkpoints'}")
@@ -286,8 +288,8 @@ def log_checkpoint_ratings(
     so a training run still writing there is refused rather than raced. A player suffix
     on ``run`` (``+search:64``) joins the task's tag segment (``<task>_search:64``), so
     each way of playing keeps its own chart. Returns the folder written."""
-    folder, _ = split_run(str(run))
-    task += str(run)[len(folder) :].replace("+", "_")
+    folder, suffix = _run_and_suffix(run)
+    task += suffix.replace("+", "_")
     run = Path(folder)
     lock = RunLock(run).acquire()
     try:
@@ -304,6 +306,13 @@ def log_checkpoint_ratings(
 
 def run_task(run: str | Path, game: BoardGame) -> str:
     """The task of ``run`` (a player suffix allowed) that plays ``game``: the name its
-    ratings are logged under."""
-    folder, _ = split_run(str(run))
-    return load_policy(folder).task(game)
+    ratings are logged under (read from the checkpoint's metadata, weights left alone)."""
+    folder, _ = _run_and_suffix(run)
+    return read_network(checkpoint_dir(folder)).find_task(game, folder)
+
+
+def _run_and_suffix(run: str | Path) -> tuple[str, str]:
+    """``("runs/x", "+search:64")`` from ``"runs/x+search:64"`` (the suffix may be empty)."""
+    spec = str(run)
+    folder, _ = split_run(spec)
+    return folder, spec[len(folder) :]

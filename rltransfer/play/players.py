@@ -346,7 +346,7 @@ def make_player(name: str) -> Player:
     """A scripted player by name: ``"random"``, ``"greedy"``, ``"perfect"`` (tic-tac-toe),
     or ``"mcts:S"``, classic MCTS with ``S`` simulations (1..100000) per move."""
     if name.startswith(MCTS_PREFIX):
-        return MCTSPlayer(_simulations(name))
+        return MCTSPlayer(_simulations(name[len(MCTS_PREFIX) :], name, "mcts:S", "mcts:100"))
     try:
         cls = _PLAYERS[name]
     except KeyError:
@@ -356,13 +356,13 @@ def make_player(name: str) -> Player:
     return cls()
 
 
-def _simulations(name: str) -> int:
-    """The ``S`` of ``mcts:S``; an :class:`UnknownPlayerError` saying what fits otherwise."""
-    text = name[len(MCTS_PREFIX) :]
+def _simulations(text: str, name: str, form: str, example: str) -> int:
+    """The ``S`` that ``text`` gives (``mcts:S``, ``RUN+search:S``: the one rule for both);
+    an :class:`UnknownPlayerError` about ``name`` saying what fits otherwise."""
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_SIMULATIONS:
         raise UnknownPlayerError(
-            f"unknown opponent {name!r}: mcts:S takes a whole number of simulations S in "
-            f"1..{MAX_SIMULATIONS}, e.g. mcts:100"
+            f"unknown opponent {name!r}: {form} takes a whole number of simulations S in "
+            f"1..{MAX_SIMULATIONS}, e.g. {example}"
         )
     return int(text)
 
@@ -435,12 +435,7 @@ def split_run(name: str) -> tuple[str, str | int | None]:
     run, found, text = name.rpartition(SEARCH_SUFFIX)
     if not found:
         return name, None
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_SIMULATIONS:
-        raise UnknownPlayerError(
-            f"{name!r}: RUN+search:S takes a whole number of simulations S in "
-            f"1..{MAX_SIMULATIONS}, e.g. {run}+search:64"
-        )
-    return run, int(text)
+    return run, _simulations(text, name, "RUN+search:S", f"{run}{SEARCH_SUFFIX}64")
 
 
 def player_for(
