@@ -14,6 +14,19 @@ The plan is fixed here before any result is seen (issue 9):
 * **Two more pairs**, fresh against mapped: lines -> Gomoku 9x9 (within the family) and
   classic_no_c4's Othello 6x6 -> m,n,k 5x5x4 (across families).
 
+**Follow-ups, fixed after the first results and before running them** (seed 2 of the
+mapped lines arm crossed no sooner than scratch; the confusion idea was not yet run):
+
+* ``lines_long``: the same ``lines`` suite trained ``LONG_SOURCE_STEPS`` (3x) per seed, then
+  the same mapped Connect Four arm (``c4_lines_long_mapped``). Question: does a longer
+  line-game source transfer faster?
+* ``lines_conf``: the ``lines`` suite with domain confusion (``ppo.confusion_coef`` =
+  ``CONFUSION``), ``SOURCE_STEPS`` per seed, then the same mapped arm
+  (``c4_lines_conf_mapped``). Question: does a trunk trained to confuse its games
+  transfer better or worse than the plain one?
+
+Both reuse each seed's scratch arm (paired), and both are reported whatever they show.
+
 Every run is a run folder under ``--out``; a finished one is kept, so the script can be
 run again after an interruption. ``--report`` only aggregates what is there:
 mean over seeds with a 95% t-interval, the per-seed values, and the issue's criteria.
@@ -36,9 +49,17 @@ from pathlib import Path
 
 SEEDS = (1, 2, 3)
 SOURCE_STEPS = 400_000
+LONG_SOURCE_STEPS = 1_200_000
 TARGET_STEPS = 150_000
 OTHER_STEPS = 100_000
-SOURCES = {"lines": "lines", "no_c4": "classic_no_c4"}
+CONFUSION = 0.1
+#: source key -> (suite, learner steps, extra ``--set`` overrides)
+SOURCES: dict[str, tuple[str, int, list[str]]] = {
+    "lines": ("lines", SOURCE_STEPS, []),
+    "no_c4": ("classic_no_c4", SOURCE_STEPS, []),
+    "lines_long": ("lines", LONG_SOURCE_STEPS, []),
+    "lines_conf": ("lines", SOURCE_STEPS, [f"ppo.confusion_coef={CONFUSION}"]),
+}
 
 
 def _arm(
@@ -61,6 +82,10 @@ PAIRS = [
          steps=TARGET_STEPS),
     _arm("c4_lines_mapped_frozen", "lines", "connect_four", mapped_from="mnk_k4_m6_n7",
          steps=TARGET_STEPS, mode="freeze"),
+    _arm("c4_lines_long_mapped", "lines_long", "connect_four", mapped_from="mnk_k4_m6_n7",
+         steps=TARGET_STEPS),
+    _arm("c4_lines_conf_mapped", "lines_conf", "connect_four", mapped_from="mnk_k4_m6_n7",
+         steps=TARGET_STEPS),
     _arm("gomoku9_lines_fresh", "lines", "gomoku:size=9", mapped_from=None, steps=OTHER_STEPS),
     _arm("gomoku9_lines_mapped", "lines", "gomoku:size=9", mapped_from="gomoku_size7",
          steps=OTHER_STEPS),
@@ -87,11 +112,14 @@ def train_source(out: Path, key: str, seed: int) -> None:
     path = source_path(out, key, seed)
     if (path / "eval.json").is_file():
         return
+    suite, steps, overrides = SOURCES[key]
     command = [
-        sys.executable, "-m", "rltransfer", "train", "--suite", SOURCES[key], "--agent",
-        "ppo_small", "--steps", str(SOURCE_STEPS), "--seed", str(seed), "--device", "cpu",
+        sys.executable, "-m", "rltransfer", "train", "--suite", suite, "--agent",
+        "ppo_small", "--steps", str(steps), "--seed", str(seed), "--device", "cpu",
         "--run-dir", str(out), "--name", path.name, "--quiet",
     ]  # fmt: skip
+    for override in overrides:
+        command += ["--set", override]
     if (path / "config.toml").is_file():  # interrupted: continue it
         command = [sys.executable, "-m", "rltransfer", "train", "--resume", str(path), "--quiet"]
     _run(command, out / "log.txt")
@@ -252,6 +280,8 @@ def main() -> None:
     SOURCE_STEPS, TARGET_STEPS, OTHER_STEPS = (
         max(1, int(x * args.scale)) for x in (SOURCE_STEPS, TARGET_STEPS, OTHER_STEPS)
     )
+    for key, (suite, steps, overrides) in SOURCES.items():
+        SOURCES[key] = (suite, max(1, int(steps * args.scale)), overrides)
     for pair in PAIRS:
         pair["steps"] = max(1, int(int(str(pair["steps"])) * args.scale))
     if not args.report:
