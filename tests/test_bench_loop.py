@@ -21,7 +21,7 @@ def test_time_loop_counts_decisions_and_moves(tmp_path: Path) -> None:
     assert row.loop_decisions_per_s < row.collect_decisions_per_s
     table = format_loop_table([row]).splitlines()
     assert table[0].split()[:3] == ["suite", "agent", "device"]
-    assert table[2].split()[:5] == ["tiny", "ppo_small", "cpu", "1", "16"]
+    assert table[2].split()[:6] == ["tiny", "ppo_small", "cpu", "1", "off", "16"]
 
 
 def test_time_loop_rejects_bad_counts(tmp_path: Path) -> None:
@@ -42,5 +42,6 @@ def test_cli_bench_train(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     rows = json.loads((tmp_path / "rows.json").read_text())
     assert [r["boards"] for r in rows] == [16, 32]
     assert [r["decisions"] for r in rows] == [PER_ITERATION, 2 * PER_ITERATION]
+    assert [r["compile"] for r in rows] == ["off", "off"]  # the preset's, as --set left it
     assert main(["bench-train", "--agent", "nope", "--quiet"]) == 2
     assert "nope" in capsys.readouterr().err

@@ -42,6 +42,7 @@ class LoopRow:
     moves: float  # plies of both sides per iteration (mean)
     rank: int = 0  # this process among ``world_size`` training processes (torchrun)
     world_size: int = 1
+    compile: str = "off"  # train.compile
 
     @property
     def collect_decisions_per_s(self) -> float:
@@ -95,37 +96,43 @@ def time_loop(cfg: TrainConfig, iterations: int = 3, warmup: int = 1) -> LoopRow
         moves=sum(t.moves for t in timed) / iterations,
         rank=ranks.rank,
         world_size=ranks.world_size,
+        compile=cfg.train.compile,
     )
 
 
 def run_loop_bench(
-    make_config: Callable[[float, str, int], TrainConfig],
+    make_config: Callable[[float, str, int, str], TrainConfig],
     scales: Sequence[float],
     devices: Sequence[str],
     threads: Sequence[int] = (1,),
     iterations: int = 3,
     warmup: int = 1,
     progress: Callable[[str], None] | None = None,
+    compiles: Sequence[str] = ("off",),
 ) -> list[LoopRow]:
-    """One :func:`time_loop` per (device, threads, scale); ``make_config(scale, device,
-    threads)`` builds each configuration. CUDA is skipped where torch sees none; thread
-    counts apply to the CPU only."""
+    """One :func:`time_loop` per (device, threads, compile mode, scale); ``make_config(scale,
+    device, threads, compile)`` builds each configuration. CUDA is skipped where torch sees
+    none; thread counts apply to the CPU only. A compiled loop's compilation happens in the
+    warm-up iterations (give it 2: the snapshot opponent joins in the second)."""
     rows = []
     for dev in devices:
         if dev.startswith("cuda") and not torch.cuda.is_available():
             continue
         for n_threads in threads if dev == "cpu" else threads[:1]:
-            for scale in scales:
-                if progress:
-                    progress(f"{dev} threads {n_threads} scale {scale:g}")
-                rows.append(time_loop(make_config(scale, dev, n_threads), iterations, warmup))
+            for mode in compiles:
+                for scale in scales:
+                    if progress:
+                        progress(f"{dev} threads {n_threads} compile {mode} scale {scale:g}")
+                    cfg = make_config(scale, dev, n_threads, mode)
+                    rows.append(time_loop(cfg, iterations, warmup))
     return rows
 
 
 def format_loop_table(rows: Sequence[LoopRow]) -> str:
     """A plain-text table; "dec" = learner decisions, "moves" = plies of both sides."""
     header = [
-        "suite", "agent", "device", "threads", "boards", "dec/iter", "collect s", "update s",
+        "suite", "agent", "device", "threads", "compile", "boards", "dec/iter", "collect s",
+        "update s",
         "collect dec/s", "collect moves/s", "loop dec/s", "loop moves/s",
     ]  # fmt: skip
     ranked = any(r.world_size > 1 for r in rows)
@@ -133,12 +140,13 @@ def format_loop_table(rows: Sequence[LoopRow]) -> str:
     for r in rows:
         lines.append([
             *([f"{r.rank}/{r.world_size}"] if ranked else []),
-            r.suite, r.agent, r.device, str(r.threads), f"{r.boards:,}", f"{r.decisions:,}",
+            r.suite, r.agent, r.device, str(r.threads), r.compile, f"{r.boards:,}",
+            f"{r.decisions:,}",
             f"{r.collect_s:.3f}", f"{r.update_s:.3f}", f"{r.collect_decisions_per_s:,.0f}",
             f"{r.collect_moves_per_s:,.0f}", f"{r.loop_decisions_per_s:,.0f}",
             f"{r.loop_moves_per_s:,.0f}",
         ])  # fmt: skip
-    return text_table(lines, left=3)
+    return text_table(lines, left=4 if ranked else 3)
 
 
 def format_scaling(ranks_rows: Sequence[Sequence[LoopRow]], baseline: Sequence[float]) -> str:

@@ -57,6 +57,19 @@ def _parse_floats(text: str) -> list[float]:
     return values
 
 
+def _parse_compile_modes(text: str) -> list[str]:
+    """Comma-separated ``train.compile`` modes (``off``, ``default``, ...)."""
+    from rltransfer.specs.config import COMPILE_MODES
+
+    values = [x.strip() for x in text.split(",") if x.strip()]
+    bad = [v for v in values if v not in COMPILE_MODES]
+    if not values or bad:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated modes among {', '.join(COMPILE_MODES)}, got {text!r}"
+        )
+    return values
+
+
 def _bench_devices(device: str) -> list[str]:
     """The devices a benchmark's ``--device`` names; an error if it names absent CUDA."""
     if device == "cuda" and not torch.cuda.is_available():

@@ -128,18 +128,22 @@ def _cmd_bench_train(args: argparse.Namespace) -> int:
 
     devices = _bench_devices(args.device)
 
-    def config(scale: float, device: str, threads: int) -> TrainConfig:
+    def config(scale: float, device: str, threads: int, compile: str) -> TrainConfig:
         return make_train_config(
-            suite=args.suite, agent=args.agent, overrides=args.set, name="bench",
-            num_envs_scale=scale, device=device, threads=threads,
+            suite=args.suite, agent=args.agent, overrides=[*args.set, f"train.compile={compile}"],
+            name="bench", num_envs_scale=scale, device=device, threads=threads,
         )  # fmt: skip
 
-    config(args.scale[0], "cpu", 1)  # a bad suite, agent or --set fails before any timing
+    # a bad suite, agent, --set or mode fails before any timing
+    modes = args.compile or [config(args.scale[0], "cpu", 1, "off").train.compile]
+    for mode in modes:
+        config(args.scale[0], "cpu", 1, mode)
     ranks = Ranks.from_env()
     with _progress("bench-train", "config", args.quiet or not ranks.is_main) as progress:
         rows = run_loop_bench(
-            config, args.scale, devices, args.threads, args.iterations, args.warmup, progress
-        )
+            config, args.scale, devices, args.threads, args.iterations, args.warmup, progress,
+            modes,
+        )  # fmt: skip
     title = (
         "training-loop throughput (dec = learner decisions, moves = plies of both sides; "
         f"mean of {args.iterations} iterations)"

@@ -21,6 +21,7 @@ from rltransfer.cli.commands import (
 )
 from rltransfer.cli.common import (
     _non_negative_int,
+    _parse_compile_modes,
     _parse_floats,
     _parse_ints,
     _positive_int,
@@ -332,6 +333,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--nproc", type=_positive_int, default=1, metavar="N",
         help="also time the loop in N processes (torchrun): per-rank, total, efficiency",
+    )  # fmt: skip
+    p.add_argument(
+        "--compile", type=_parse_compile_modes, metavar="MODE,MODE",
+        help="train.compile modes to time, e.g. off,default (default: the preset's); the "
+        "compilation happens in the warm-up iterations",
     )  # fmt: skip
     _add_bench_options(p)
     p.set_defaults(fn=_cmd_bench_train)

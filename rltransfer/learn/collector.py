@@ -22,6 +22,10 @@ Opponent moves never enter the rollout. Everything lives in preallocated ``[T, N
 tensors on the training device; episode statistics accumulate there too and are read
 once per iteration (:meth:`GameCollector.pop_stats`).
 
+With ``train.compile`` on, the game's rules and the networks' acting run compiled
+(:mod:`rltransfer.learn.compiled`); the noise that samples each action is drawn here, from
+the collection generator, before the call, so compiled and eager collection agree.
+
 Steps 2-4 are :mod:`rltransfer.play.match`'s rule, shared with the gymnasium and SB3 views.
 Partial moves and restarts go through the game (``step(..., where=moves)``,
 ``reset_where``), so the same code drives PettingZoo envs (``rltransfer.games.outside``):
@@ -39,7 +43,8 @@ import torch
 from torch import Tensor
 
 from rltransfer.games.core import BoardGame, State
-from rltransfer.net.policy import PolicyNet
+from rltransfer.learn.compiled import Compiler
+from rltransfer.net.policy import PolicyNet, action_noise
 from rltransfer.play import match
 from rltransfer.play.players import Player, make_player, plays, split_boards
 from rltransfer.specs.config import OPPONENT_KINDS, SelfPlayConfig
@@ -117,8 +122,13 @@ class GameCollector:
         mix: SelfPlayConfig,
         device: torch.device,
         generator: torch.Generator,
+        compiler: Compiler | None = None,
     ) -> None:
         self.task, self.game, self.device, self.gen = task, game, device, generator
+        self.compiler = compiler if compiler is not None else Compiler()
+        # the learner's full batch of boards goes through the compiled rules; opponents
+        # play their slices (and scripted players their own batches) with ``game``
+        self.fast = self.compiler.game(game)  # ``game`` itself unless compiling
         self.num_envs, self.num_steps = num_envs, num_steps
         self.slices = board_slices(mix, num_envs, game)
         self.scripted = scripted_players(mix)
@@ -145,16 +155,17 @@ class GameCollector:
         The rule of a learner step (reply where the opponent is to move, reward from the
         learner's seat, restarts) is :mod:`rltransfer.play.match`'s, shared with the views.
         """
-        ro, game = self.rollout, self.game
+        ro, game = self.rollout, self.fast
 
         def opponent(state: State, moving: Tensor) -> Tensor:
             return self._opponent_actions(state, moving, net, snapshot)
 
         # fresh boards where the learner plays second wait for the opponent's opening
         self.state = match.reply(game, self.state, self.seat, opponent)
+        act = self.compiler.actor(net, self.task)
         for t in range(self.num_steps):
             obs, mask = game.observe(self.state), game.legal_mask(self.state)
-            action, logprob, value = net.act(self.task, obs, mask, self.gen)
+            action, logprob, value = act(obs, mask, action_noise(mask, self.gen))
             ro.obs[t], ro.masks[t], ro.actions[t] = obs, mask, action
             ro.logprobs[t], ro.values[t] = logprob, value
             self.moves += self.num_envs
@@ -189,7 +200,8 @@ class GameCollector:
             else:
                 player = snapshot if kind == "snapshot" and snapshot is not None else net
                 obs, mask = self.game.observe(part), self.game.legal_mask(part)
-                parts.append(player.act(self.task, obs, mask, self.gen)[0])
+                act = self.compiler.actor(player, self.task)
+                parts.append(act(obs, mask, action_noise(mask, self.gen))[0])
         self.moves += moving.sum()
         return torch.cat(parts)
 

@@ -18,6 +18,7 @@ import torch
 
 from rltransfer.games.core import BoardGame
 from rltransfer.learn.collector import GameCollector, SnapshotPool
+from rltransfer.learn.compiled import Compiler
 from rltransfer.learn.confusion import GameClassifier
 from rltransfer.learn.distributed import Ranks
 from rltransfer.learn.ppo import linear_lr
@@ -85,6 +86,8 @@ class Session:
     ranks: Ranks = dataclasses.field(default_factory=Ranks.single)
     #: search self-play per game (``train.algorithm = "alphazero"``; then no collectors)
     players: dict[str, SearchSelfPlay] = dataclasses.field(default_factory=dict)
+    #: the loop's compiled functions (``train.compile``), shared by collectors and update
+    compiler: Compiler = dataclasses.field(default_factory=Compiler)
 
     @property
     def steps_per_iteration(self) -> int:
@@ -169,6 +172,7 @@ def build_session(
         for g in cfg.suite.games
         if search_trained
     }
+    compiler = Compiler(cfg.train.compile)
     collectors = {
         g.name: GameCollector(
             g.name,
@@ -178,6 +182,7 @@ def build_session(
             cfg.selfplay,
             device,
             gen_collect,
+            compiler,
         )
         for g in cfg.suite.games
         if not search_trained
@@ -192,6 +197,7 @@ def build_session(
     return Session(
         cfg, path, device, games, net, optimizer, collectors, SnapshotPool(cfg.selfplay.pool_size),
         gen_collect, gen_update, classifier=classifier, ranks=ranks, players=players,
+        compiler=compiler,
     )  # fmt: skip
 
 

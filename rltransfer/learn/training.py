@@ -204,7 +204,7 @@ def _ppo_rollouts(s: Session) -> tuple[Update, str]:
         batches = {k: make_batch(ro, cfg.ppo, s.ranks) for k, ro in rollouts.items()}
         return ppo_update(
             s.net, s.optimizer, batches, weights, cfg.ppo, s.gen_update, s.classifier,
-            ranks=s.ranks,
+            ranks=s.ranks, compiler=s.compiler,
         )  # fmt: skip
 
     return update, f"ppo.learning_rate={cfg.ppo.learning_rate / 10:g}"

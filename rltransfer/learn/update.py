@@ -18,9 +18,10 @@ from torch import Tensor, nn
 
 from rltransfer.learn.advantage import gae
 from rltransfer.learn.collector import Rollout
+from rltransfer.learn.compiled import Compiler
 from rltransfer.learn.confusion import GameClassifier
 from rltransfer.learn.distributed import Ranks
-from rltransfer.learn.ppo import PPOConfig, explained_variance, ppo_loss
+from rltransfer.learn.ppo import PPOConfig, explained_variance
 from rltransfer.net.policy import PolicyNet
 
 SINGLE = Ranks.single()
@@ -82,6 +83,7 @@ def ppo_update(
     *,
     ranks: Ranks = SINGLE,
     shards: int = 1,
+    compiler: Compiler | None = None,
 ) -> dict[str, float]:
     """``update_epochs`` passes over every game's batch in mixed minibatches.
 
@@ -99,7 +101,11 @@ def ppo_update(
     (:mod:`rltransfer.learn.distributed`). ``shards = k`` reproduces that update in one
     process holding the k ranks' batches back to back: each minibatch is then the union
     of the k ranks' minibatches (the equivalence tests use it).
+
+    A ``compiler`` with ``train.compile`` on runs each game's forward pass and loss
+    compiled (:mod:`rltransfer.learn.compiled`); the default runs them eagerly.
     """
+    compiler = compiler if compiler is not None else Compiler()
     tasks = list(batches)
     sums: dict[str, Tensor] = {}
     count = 0
@@ -119,18 +125,15 @@ def ppo_update(
             features = {}
             for task in tasks:
                 b, mb_inds = batches[task], splits[task][mb]
-                features[task] = net.features(task, b.obs[mb_inds])
-                dist, new_value = net.distribution_of(task, features[task], b.masks[mb_inds])
-                loss, stats = ppo_loss(
-                    dist.log_prob(b.actions[mb_inds]),
+                task_loss = compiler.loss(net, task, cfg, float(weights.get(task, 1.0)))
+                loss, stats, features[task] = task_loss(
+                    b.obs[mb_inds],
+                    b.masks[mb_inds],
+                    b.actions[mb_inds],
                     b.logprobs[mb_inds],
                     b.advantages[mb_inds],
-                    dist.entropy(),
-                    new_value,
                     b.values[mb_inds],
                     b.returns[mb_inds],
-                    cfg,
-                    weight=weights.get(task, 1.0),
                 )
                 total = total + loss
                 for name, value in stats.items():

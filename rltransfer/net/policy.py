@@ -216,10 +216,30 @@ class PolicyNet(nn.Module):
         self, task: str, obs: Tensor, mask: Tensor, generator: torch.Generator | None = None
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Sample actions: (action [N] int64, log-prob [N], value [N])."""
+        return self.act_with_noise(task, obs, mask, action_noise(mask, generator))
+
+    @torch.no_grad()
+    def act_with_noise(
+        self, task: str, obs: Tensor, mask: Tensor, noise: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """:meth:`act` with its uniform ``noise`` [N, A] drawn by the caller
+        (:func:`action_noise`): a pure function of its inputs, so a compiled copy
+        (:mod:`rltransfer.learn.compiled`) samples exactly the actions the eager one does."""
         logits, value = self(task, obs)
         logp = torch.log_softmax(masked_logits(logits, mask), dim=1)
-        action = sample_logits(logp, generator)
+        action = gumbel_argmax(logp, noise)
         return action, logp.gather(1, action[:, None])[:, 0], value
+
+    def policy_terms(
+        self, task: str, features: Tensor, mask: Tensor, actions: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """(log pi(actions) [N], entropy [N], value [N]) from trunk ``features``: what
+        PPO's loss needs, as plain tensor operations (no ``Categorical``), so the update
+        compiles to one graph. The same numbers as :meth:`distribution_of`'s."""
+        logits, value = self.heads(task, features)
+        logp = torch.log_softmax(masked_logits(logits, mask), dim=1)
+        entropy = -(logp.exp() * logp).sum(dim=1)
+        return logp.gather(1, actions[:, None])[:, 0], entropy, value
 
 
 def masked_logits(logits: Tensor, mask: Tensor) -> Tensor:
@@ -229,6 +249,17 @@ def masked_logits(logits: Tensor, mask: Tensor) -> Tensor:
 
 def sample_logits(logits: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """One categorical sample per row via the Gumbel-max trick (seedable by ``generator``)."""
-    u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
-    gumbel = -torch.log(-torch.log(u.clamp_min(1e-20)))
+    return gumbel_argmax(logits, action_noise(logits, generator))
+
+
+def action_noise(like: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Uniform noise [N, A] in float32 for :func:`gumbel_argmax`, shaped like the logits
+    or the legal mask ``like``, from ``generator``."""
+    return torch.rand(like.shape, generator=generator, device=like.device, dtype=torch.float32)
+
+
+def gumbel_argmax(logits: Tensor, noise: Tensor) -> Tensor:
+    """The Gumbel-max trick: argmax(logits + Gumbel(uniform ``noise``)) samples a row's
+    categorical distribution."""
+    gumbel = -torch.log(-torch.log(noise.clamp_min(1e-20)))
     return (logits + gumbel).argmax(dim=1)

@@ -334,6 +334,8 @@ class AlphaZeroConfig:
 
 
 ALGORITHMS = ("ppo", "alphazero")
+#: ``train.compile``: off, or a ``torch.compile`` mode (:mod:`rltransfer.learn.compiled`)
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune-no-cudagraphs")
 
 
 # ------------------------------------------------------------------ training configuration
@@ -357,6 +359,9 @@ class TrainSettings:
     seed: int = 1
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 1  # torch intra-op threads on the CPU (1 is fastest on 2 cores)
+    # torch.compile the loop's hot functions (games' rules, acting, PPO's loss): "off", or
+    # a torch.compile mode; "reduce-overhead" adds CUDA graphs on GPUs (see README)
+    compile: str = "off"
 
     def __post_init__(self) -> None:
         from rltransfer.play.players import available_players, is_player_name, make_player
@@ -383,6 +388,10 @@ class TrainSettings:
                 f"train.num_envs_scale must be a finite number > 0, got {self.num_envs_scale!r}"
             )
         check_device(self.device)
+        if self.compile not in COMPILE_MODES:
+            raise ConfigError(
+                f"train.compile must be one of {', '.join(COMPILE_MODES)}, got {self.compile!r}"
+            )
 
 
 _TRAIN_BOUNDS: dict[str, tuple[int, int | None]] = {
@@ -614,8 +623,9 @@ def make_train_config(
 #: weights, boards in flight or optimiser state, so changing them needs a new run.
 RESUMABLE: dict[str, tuple[str, ...]] = {
     "train": (
-        "total_steps", "device", "threads", "eval_interval", "eval_games", "final_eval_games",
-        "eval_opponents", "checkpoint_interval", "keep_checkpoints", "milestone_interval",
+        "total_steps", "device", "threads", "compile", "eval_interval", "eval_games",
+        "final_eval_games", "eval_opponents", "checkpoint_interval", "keep_checkpoints",
+        "milestone_interval",
     ),
     "ppo": (
         "learning_rate", "anneal_lr", "update_epochs", "num_minibatches", "clip_coef",
