@@ -33,16 +33,17 @@ MIX = SelfPlayConfig(self=0.5, snapshot=0.0, random=0.5, greedy=0.0)
 PPO = PPOConfig(num_steps=6, num_minibatches=2, update_epochs=2)
 
 
-def _net(seed: int = 0) -> PolicyNet:
+def _net(seed: int = 0, device: str = "cpu") -> PolicyNet:
     game = make("tic_tac_toe")
     torch.manual_seed(seed)
-    return PolicyNet({"ttt": TaskShape.of(game)}, CFG)
+    return PolicyNet({"ttt": TaskShape.of(game)}, CFG).to(device)
 
 
 def _collect(net: PolicyNet, compiler: Compiler, seed: int = 3) -> Rollout:
-    gen = torch.Generator().manual_seed(seed)
+    device = next(net.parameters()).device
+    gen = torch.Generator(device).manual_seed(seed)
     collector = GameCollector(
-        "ttt", make("tic_tac_toe"), 16, PPO.num_steps, MIX, torch.device("cpu"), gen, compiler
+        "ttt", make("tic_tac_toe"), 16, PPO.num_steps, MIX, device, gen, compiler
     )
     return collector.collect(net, None)
 
@@ -55,30 +56,41 @@ def _assert_same_rollout(a: Rollout, b: Rollout) -> None:
 
 
 def test_compiled_collection_and_update_equal_the_eager_ones() -> None:
-    net = _net()
+    _check_compiled_equals_eager("cpu", "default")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
+def test_compiled_equals_eager_on_cuda(mode: str) -> None:
+    _check_compiled_equals_eager("cuda", mode)
+
+
+def _check_compiled_equals_eager(device: str, mode: str) -> None:
+    net = _net(device=device)
     eager = _collect(net, Compiler("off"))
-    compiler = Compiler("default")
+    compiler = Compiler(mode)
     compiled = _collect(net, compiler)
     _assert_same_rollout(eager, compiled)
     # the comparison can fail: another stream of noise samples other moves
     assert not torch.equal(eager.actions, _collect(net, Compiler("off"), seed=4).actions)
 
-    nets = {mode: copy.deepcopy(net) for mode in ("off", "default")}
+    nets = {m: copy.deepcopy(net) for m in ("off", mode)}
     weights = {}
-    for mode, n in nets.items():
+    for m, n in nets.items():
         # plain SGD: Adam would blow rounding noise in gradients that are zero in exact
         # arithmetic (the policy's output bias: a shift of every logit) up to step size
         opt = torch.optim.SGD(n.parameters(), lr=0.5)
         batch = {"ttt": make_batch(eager, PPO)}
-        gen = torch.Generator().manual_seed(5)
-        c = compiler if mode == "default" else Compiler("off")
+        gen = torch.Generator(device).manual_seed(5)
+        c = compiler if m != "off" else Compiler("off")
         stats = ppo_update(n, opt, batch, {"ttt": 1.0}, PPO, gen, compiler=c)
         assert stats["epochs"] == PPO.update_epochs
-        weights[mode] = {k: v.detach().clone() for k, v in n.state_dict().items()}
+        weights[m] = {k: v.detach().clone() for k, v in n.state_dict().items()}
     moved = max((weights["off"][k] - net.state_dict()[k]).abs().max() for k in weights["off"])
     assert moved > 1e-3  # the update changed the weights, so equal weights mean something
     for k, v in weights["off"].items():
-        torch.testing.assert_close(weights["default"][k], v, rtol=0, atol=1e-5, msg=k)
+        torch.testing.assert_close(weights[mode][k], v, rtol=0, atol=1e-5, msg=k)
 
 
 def test_action_noise_up_front_samples_what_act_samples() -> None:

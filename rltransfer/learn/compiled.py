@@ -71,16 +71,17 @@ class Compiler:
     def enabled(self) -> bool:
         return self.mode != "off"
 
-    def _compile(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def _compile(self, fn: Callable[..., Any], *, inference: bool = True) -> Callable[..., Any]:
         if not self.enabled:
             return fn
         compiled = torch.compile(fn, mode=self.mode)
-        if self.mode != "reduce-overhead":
+        if self.mode != "reduce-overhead" or not inference:
             return compiled
 
         def cloned(*args: Any, **kwargs: Any) -> Any:
             # CUDA graphs reuse their output memory at the next replay; the loop keeps
-            # outputs (the next state) across calls, so they are copied out
+            # outputs (the next state) across calls, so they are copied out. (A loss's
+            # replay is ordered by its backward pass instead: cudagraph trees track it.)
             torch.compiler.cudagraph_mark_step_begin()
             out = compiled(*args, **kwargs)
             return torch.utils._pytree.tree_map_only(Tensor, torch.clone, out)
@@ -119,7 +120,7 @@ class Compiler:
             def loss(*batch: Tensor) -> tuple[Tensor, dict[str, Tensor], Tensor]:
                 return task_loss(net, task, cfg, weight, *batch)
 
-            self._losses[key] = (net, self._compile(loss))
+            self._losses[key] = (net, self._compile(loss, inference=False))
         return self._losses[key][1]
 
 
