@@ -99,6 +99,26 @@ def test_collector_on_cuda_keeps_everything_on_the_device() -> None:
     assert sum(v["episodes"] for v in stats.values()) > 0
 
 
+@pytest.mark.parametrize("game_id", ["connect_four", "othello", "hex"])
+def test_the_collector_step_loop_never_waits_on_the_gpu(game_id: str) -> None:
+    """No host synchronisation inside ``collect``'s step loop (issue 12): torch raises
+    on any operation that makes the host wait for the device while the debug mode is on.
+    (The rollout's end, ``next_value`` and the statistics, are after the loop.)"""
+    game = make(game_id)
+    cfg = NetConfig(channels=8, blocks=1, policy_channels=4, value_channels=4, value_hidden=8)
+    net = PolicyNet({"g": TaskShape.of(game)}, cfg).cuda()
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    mix = SelfPlayConfig(self=0.4, snapshot=0.2, random=0.2, greedy=0.2)
+    col = GameCollector("g", game, 256, 8, mix, torch.device("cuda"), gen)
+    col.collect(net, None)  # first call: allocations and caches outside the check
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        col.collect(net, None)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
 def test_auto_device_picks_cuda() -> None:
     assert resolve_device("auto").type == "cuda"
 
