@@ -27,6 +27,11 @@ mapped lines arm crossed no sooner than scratch; the confusion idea was not yet 
 
 Both reuse each seed's scratch arm (paired), and both are reported whatever they show.
 
+**Issue 11's question, fixed before running it:** does a search-trained source transfer
+better? ``lines_az``: the ``lines`` suite trained by learning from search (``az_small``),
+``SOURCE_STEPS`` learner steps (positions searched) per seed, then the same mapped PPO
+Connect Four arm (``c4_lines_az_mapped``) against the same scratch arm.
+
 Every run is a run folder under ``--out``; a finished one is kept, so the script can be
 run again after an interruption. ``--report`` only aggregates what is there:
 mean over seeds with a 95% t-interval, the per-seed values, and the issue's criteria.
@@ -53,12 +58,13 @@ LONG_SOURCE_STEPS = 1_200_000
 TARGET_STEPS = 150_000
 OTHER_STEPS = 100_000
 CONFUSION = 0.1
-#: source key -> (suite, learner steps, extra ``--set`` overrides)
-SOURCES: dict[str, tuple[str, int, list[str]]] = {
-    "lines": ("lines", SOURCE_STEPS, []),
-    "no_c4": ("classic_no_c4", SOURCE_STEPS, []),
-    "lines_long": ("lines", LONG_SOURCE_STEPS, []),
-    "lines_conf": ("lines", SOURCE_STEPS, [f"ppo.confusion_coef={CONFUSION}"]),
+#: source key -> (suite, learner steps, extra ``--set`` overrides, agent preset)
+SOURCES: dict[str, tuple[str, int, list[str], str]] = {
+    "lines": ("lines", SOURCE_STEPS, [], "ppo_small"),
+    "no_c4": ("classic_no_c4", SOURCE_STEPS, [], "ppo_small"),
+    "lines_long": ("lines", LONG_SOURCE_STEPS, [], "ppo_small"),
+    "lines_conf": ("lines", SOURCE_STEPS, [f"ppo.confusion_coef={CONFUSION}"], "ppo_small"),
+    "lines_az": ("lines", SOURCE_STEPS, [], "az_small"),
 }
 
 
@@ -86,6 +92,8 @@ PAIRS = [
          steps=TARGET_STEPS),
     _arm("c4_lines_conf_mapped", "lines_conf", "connect_four", mapped_from="mnk_k4_m6_n7",
          steps=TARGET_STEPS),
+    _arm("c4_lines_az_mapped", "lines_az", "connect_four", mapped_from="mnk_k4_m6_n7",
+         steps=TARGET_STEPS),
     _arm("gomoku9_lines_fresh", "lines", "gomoku:size=9", mapped_from=None, steps=OTHER_STEPS),
     _arm("gomoku9_lines_mapped", "lines", "gomoku:size=9", mapped_from="gomoku_size7",
          steps=OTHER_STEPS),
@@ -112,10 +120,10 @@ def train_source(out: Path, key: str, seed: int) -> None:
     path = source_path(out, key, seed)
     if (path / "eval.json").is_file():
         return
-    suite, steps, overrides = SOURCES[key]
+    suite, steps, overrides, agent = SOURCES[key]
     command = [
         sys.executable, "-m", "rltransfer", "train", "--suite", suite, "--agent",
-        "ppo_small", "--steps", str(steps), "--seed", str(seed), "--device", "cpu",
+        agent, "--steps", str(steps), "--seed", str(seed), "--device", "cpu",
         "--run-dir", str(out), "--name", path.name, "--quiet",
     ]  # fmt: skip
     for override in overrides:
@@ -271,17 +279,22 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="aggregate only, run nothing")
     parser.add_argument("--scale", type=float, default=1.0, help="budgets x this (smoke tests)")
     parser.add_argument(
+        "--seeds", type=int, nargs="+", help="run (and report) these seeds only (default 1 2 3)"
+    )
+    parser.add_argument(
         "--reanalyse",
         action="store_true",
         help="first recompute every finished experiment's metrics with this rltransfer",
     )
     args = parser.parse_args()
-    global SOURCE_STEPS, TARGET_STEPS, OTHER_STEPS
+    global SOURCE_STEPS, TARGET_STEPS, OTHER_STEPS, SEEDS
     SOURCE_STEPS, TARGET_STEPS, OTHER_STEPS = (
         max(1, int(x * args.scale)) for x in (SOURCE_STEPS, TARGET_STEPS, OTHER_STEPS)
     )
-    for key, (suite, steps, overrides) in SOURCES.items():
-        SOURCES[key] = (suite, max(1, int(steps * args.scale)), overrides)
+    for key, (suite, steps, overrides, agent) in SOURCES.items():
+        SOURCES[key] = (suite, max(1, int(steps * args.scale)), overrides, agent)
+    if args.seeds:
+        SEEDS = tuple(args.seeds)
     for pair in PAIRS:
         pair["steps"] = max(1, int(int(str(pair["steps"])) * args.scale))
     if not args.report:
