@@ -4,7 +4,8 @@ On a GPU the loop is launch-bound: a collector step is dozens of small kernels (
 game's rules, the network, the sampling) whose launches, not their arithmetic, take the
 time. ``torch.compile`` fuses each function below into a few kernels, and its
 ``reduce-overhead`` mode also replays them as CUDA graphs. On a CPU, Inductor's fused C++
-loops help as well (measured in the README's "Compiled loop" section).
+loops help with large batches (1,024 boards) and cost with small ones, where a compiled
+call's fixed overhead outweighs the fusion (the README's "Compiled loop" measurements).
 
 What is compiled, each once per game (and per network for the acting functions):
 
