@@ -7,6 +7,7 @@ covered by ``scripts/gpu_check.sh`` where a GPU is lent.
 from __future__ import annotations
 
 import copy
+import shutil
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,10 @@ def _assert_same_rollout(a: Rollout, b: Rollout) -> None:
         torch.testing.assert_close(getattr(a, name), getattr(b, name), rtol=0, atol=1e-5)
 
 
+@pytest.mark.skipif(
+    shutil.which("c++") is None and shutil.which("g++") is None,
+    reason="torch.compile on the CPU needs a C++ compiler",
+)
 def test_compiled_collection_and_update_equal_the_eager_ones() -> None:
     _check_compiled_equals_eager("cpu", "default")
 
