@@ -150,6 +150,14 @@ def test_the_compile_setting_is_checked_and_may_change_on_resume(tmp_path: Path)
     assert set(COMPILE_MODES) >= {"off", "default", "reduce-overhead"}
 
 
+def test_the_search_learner_refuses_compile(tmp_path: Path) -> None:
+    from rltransfer.learn.session import build_session
+
+    cfg = tiny_config(tmp_path, overrides=("train.algorithm=alphazero", "train.compile=default"))
+    with pytest.raises(ConfigError, match="alphazero' runs uncompiled"):
+        build_session(cfg, tmp_path / "run")
+
+
 def test_bench_train_refuses_an_unknown_compile_mode(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["bench-train", "--compile", "off,turbo"])

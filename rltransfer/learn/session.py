@@ -143,6 +143,11 @@ def build_session(
     search_trained = cfg.train.algorithm == "alphazero"
     if search_trained and cfg.ppo.confusion_coef > 0:
         raise ConfigError("ppo.confusion_coef is PPO's; train.algorithm = 'alphazero' has none")
+    if search_trained and cfg.train.compile != "off":
+        raise ConfigError(
+            "train.compile compiles PPO's loop; train.algorithm = 'alphazero' runs uncompiled "
+            "(leave train.compile = 'off')"
+        )
     if cfg.ppo.confusion_coef > 0:
         if len(games) < 2:
             raise ConfigError(
