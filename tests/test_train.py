@@ -11,7 +11,7 @@ import torch
 from tiny import PER_ITERATION, SUITE, TINY, tiny_config, train_interrupted
 
 import rltransfer
-from rltransfer import multitask
+from rltransfer.learn import compiled
 from rltransfer.cli import main
 from rltransfer.learn.training import TrainingError, resume, train
 from rltransfer.runs.checkpoint import CheckpointError, load_weights
@@ -93,7 +93,7 @@ def test_resume_makes_the_same_next_update(tmp_path: Path, monkeypatch: pytest.M
 def test_nan_loss_stops_and_keeps_last_good_weights(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_loss = multitask.ppo_loss
+    real_loss = compiled.ppo_loss  # task_loss's, which the update calls per game
     calls = {"n": 0}
 
     def poison_once(*args: Any, **kwargs: Any) -> Any:
@@ -105,7 +105,7 @@ def test_nan_loss_stops_and_keeps_last_good_weights(
             loss = loss + torch.sqrt(0 * args[0].sum())
         return loss, stats
 
-    monkeypatch.setattr(multitask, "ppo_loss", poison_once)
+    monkeypatch.setattr(compiled, "ppo_loss", poison_once)
     with pytest.raises(TrainingError, match=r"non-finite loss.*last good weights") as info:
         train(tiny_config(tmp_path, iterations=4), tmp_path / "runs", quiet=True)
     assert "--resume" in str(info.value)
