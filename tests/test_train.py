@@ -11,8 +11,8 @@ import torch
 from tiny import PER_ITERATION, SUITE, TINY, tiny_config, train_interrupted
 
 import rltransfer
-from rltransfer.learn import compiled
 from rltransfer.cli import main
+from rltransfer.learn import compiled
 from rltransfer.learn.training import TrainingError, resume, train
 from rltransfer.runs.checkpoint import CheckpointError, load_weights
 from rltransfer.runs.metrics import load_events, read_scalars
