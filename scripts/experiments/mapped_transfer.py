@@ -206,10 +206,13 @@ def interval(values: list[float]) -> str:
 
 
 def report(out: Path) -> str:
+    budgets = "; ".join(
+        f"{key}: {steps:,} steps ({agent})" for key, (_, steps, _, agent) in SOURCES.items()
+    )
     lines = [
         f"Connect Four held out; {TARGET_STEPS:,} learner steps per arm ({OTHER_STEPS:,} for the "
         f"other pairs), seeds {', '.join(map(str, SEEDS))}, one source run per seed "
-        f"({SOURCE_STEPS:,} steps each), scores against greedy. Mean over seeds ± 95% "
+        f"({budgets}), scores against greedy. Mean over seeds ± 95% "
         "t-interval half-width; per-seed values in brackets. Time to threshold: two "
         "evaluations in a row at >= 90% of scratch's final score; 'fail' where the transfer "
         "arm never crosses (a failure, counted), 'x' where scratch never does (no yardstick).",
