@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tiny import PER_ITERATION, SUITE, TINY, tiny_config
@@ -45,3 +46,27 @@ def test_cli_bench_train(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert [r["compile"] for r in rows] == ["off", "off"]  # the preset's, as --set left it
     assert main(["bench-train", "--agent", "nope", "--quiet"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ([], ["off"]),
+        (["--set", "train.compile=default"], ["default"]),  # --set alone is kept
+        (["--set", "train.compile=default", "--compile", "off,default"], ["off", "default"]),
+    ],
+)
+def test_bench_train_times_the_compile_modes_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: list[str], expected: list[str]
+) -> None:
+    from rltransfer.bench import loop
+
+    timed: list[str] = []
+
+    def fake_time_loop(cfg: Any, iterations: int, warmup: int) -> loop.LoopRow:
+        timed.append(cfg.train.compile)
+        return loop.LoopRow("s", "a", "cpu", 1, 1.0, 16, 64, 1, 1.0, 1.0, 100.0)
+
+    monkeypatch.setattr(loop, "time_loop", fake_time_loop)
+    assert main(["bench-train", "--quiet", *flags]) == 0
+    assert timed == expected

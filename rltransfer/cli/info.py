@@ -128,14 +128,16 @@ def _cmd_bench_train(args: argparse.Namespace) -> int:
 
     devices = _bench_devices(args.device)
 
-    def config(scale: float, device: str, threads: int, compile: str) -> TrainConfig:
+    def config(scale: float, device: str, threads: int, compile: str | None) -> TrainConfig:
+        """``compile`` None: the preset's mode, as ``--set`` leaves it."""
+        mode = [] if compile is None else [f"train.compile={compile}"]
         return make_train_config(
-            suite=args.suite, agent=args.agent, overrides=[*args.set, f"train.compile={compile}"],
-            name="bench", num_envs_scale=scale, device=device, threads=threads,
+            suite=args.suite, agent=args.agent, overrides=[*args.set, *mode], name="bench",
+            num_envs_scale=scale, device=device, threads=threads,
         )  # fmt: skip
 
     # a bad suite, agent, --set or mode fails before any timing
-    modes = args.compile or [config(args.scale[0], "cpu", 1, "off").train.compile]
+    modes = args.compile or [config(args.scale[0], "cpu", 1, None).train.compile]
     for mode in modes:
         config(args.scale[0], "cpu", 1, mode)
     ranks = Ranks.from_env()
