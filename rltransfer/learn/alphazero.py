@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from rltransfer.learn.distributed import Ranks
 from rltransfer.learn.search_selfplay import SearchSelfPlay
 from rltransfer.learn.update import NonFiniteLossError
-from rltransfer.net.policy import PolicyNet, masked_logits
+from rltransfer.net.policy import PolicyNet, masked_log_probs
 from rltransfer.specs.config import AlphaZeroConfig
 
 
@@ -58,7 +58,7 @@ def az_update(
         total = torch.zeros((), device=device)
         for task, b in ready.items():
             logits, value = net(task, b.obs)
-            log_p = torch.log_softmax(masked_logits(logits, b.masks), dim=1)
+            log_p = masked_log_probs(logits, b.masks)
             policy_loss = -(b.policy * log_p).sum(dim=1).mean()
             value_loss = ((value - b.value) ** 2).mean()
             total = total + weights.get(task, 1.0) * (policy_loss + cfg.value_coef * value_loss)

@@ -226,7 +226,7 @@ class PolicyNet(nn.Module):
         (:func:`action_noise`): a pure function of its inputs, so a compiled copy
         (:mod:`rltransfer.learn.compiled`) samples exactly the actions the eager one does."""
         logits, value = self(task, obs)
-        logp = torch.log_softmax(masked_logits(logits, mask), dim=1)
+        logp = masked_log_probs(logits, mask)
         action = gumbel_argmax(logp, noise)
         return action, logp.gather(1, action[:, None])[:, 0], value
 
@@ -237,7 +237,7 @@ class PolicyNet(nn.Module):
         PPO's loss needs, as plain tensor operations (no ``Categorical``), so the update
         compiles to one graph. The same numbers as :meth:`distribution_of`'s."""
         logits, value = self.heads(task, features)
-        logp = torch.log_softmax(masked_logits(logits, mask), dim=1)
+        logp = masked_log_probs(logits, mask)
         entropy = -(logp.exp() * logp).sum(dim=1)
         return logp.gather(1, actions[:, None])[:, 0], entropy, value
 
@@ -245,6 +245,12 @@ class PolicyNet(nn.Module):
 def masked_logits(logits: Tensor, mask: Tensor) -> Tensor:
     """Illegal actions -> the most negative finite value, so their probability is 0."""
     return logits.masked_fill(~mask, torch.finfo(logits.dtype).min)
+
+
+def masked_log_probs(logits: Tensor, mask: Tensor) -> Tensor:
+    """Log-probabilities [N, A] of the policy restricted to the legal ``mask``: illegal
+    actions get log-probability about -3.4e38 (probability exactly 0), never -inf."""
+    return torch.log_softmax(masked_logits(logits, mask), dim=1)
 
 
 def sample_logits(logits: Tensor, generator: torch.Generator | None = None) -> Tensor:
