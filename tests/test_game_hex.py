@@ -227,3 +227,47 @@ def test_step_does_not_mutate_its_input() -> None:
 @pytest.mark.parametrize("size", [5, 9, 13])
 def test_passes_check_game(size: int) -> None:
     check_game(Hex(size), num_boards=32)
+
+
+# ------------------------------------------------------------- playouts as fills
+def _positions(game: Hex, n: int, seed: int) -> HexState:
+    """``n`` boards after 0 .. H*W random plies each (some finished), both movers."""
+    gen = torch.Generator().manual_seed(seed)
+    state = game.init(n)
+    plies = torch.randint(0, game.max_moves + 1, (n,), generator=gen)
+    for ply in range(game.max_moves):
+        moving = ~state.terminated & (plies > ply)
+        state = game.step(state, game.random_action(state, gen), moving)
+    assert isinstance(state, HexState)
+    return state
+
+
+def _fill_by_stepping(game: Hex, state: State, priority: torch.Tensor) -> torch.Tensor:
+    """Player 0's results of playing every live board to its end, each ply on the empty
+    cell of lowest priority (ties: the lowest cell), one checked step at a time."""
+    for _ in range(game.max_moves):
+        empty = game.board(state).flatten(1) == 0
+        cell = torch.where(empty, priority, torch.iinfo(torch.int64).max).argmin(dim=1)
+        state = game.step(state, game.view_action(state, cell), ~state.terminated)
+    assert bool(state.terminated.all())
+    return state.reward
+
+
+@pytest.mark.parametrize(("size", "top"), [(5, 2**32), (7, 2**32), (8, 6), (13, 2**32)])
+def test_a_fill_gives_the_result_of_playing_its_order_move_by_move(size: int, top: int) -> None:
+    """``fill_result`` (one flood fill) equals stepping the same order to the end, on live
+    and finished boards, either mover to play; ``top = 6`` makes most priorities tie."""
+    game = Hex(size)
+    state = _positions(game, 96, seed=size)
+    assert 0 < int(state.terminated.sum()) < 96 and 0 < int(state.current_player.sum()) < 96
+    gen = torch.Generator().manual_seed(1)
+    priority = torch.randint(0, top, (96, size * size), generator=gen)
+    expected = _fill_by_stepping(game, state, priority)
+    assert set(expected.tolist()) == {-1.0, 1.0}
+    assert torch.equal(game.fill_result(state, priority), expected)
+
+
+def test_a_fill_refuses_priorities_of_the_wrong_shape() -> None:
+    game = Hex(SIZE)
+    with pytest.raises(ValueError, match=r"priority must be \[N, H\*W\]"):
+        game.fill_result(game.init(2), torch.zeros(2, SIZE * SIZE + 1, dtype=torch.int64))

@@ -21,8 +21,10 @@ from rltransfer.search import (
     SearchConfig,
     SearchResult,
     UnsearchableGameError,
+    noise,
     search,
 )
+from rltransfer.search.evaluators import rollout
 from rltransfer.search.gumbel import visit_schedule
 from rltransfer.search.tree import Tree, new_tree, solve
 
@@ -228,6 +230,22 @@ def test_rollout_search_of_a_batch_equals_each_board_searched_alone() -> None:
     for i, state in enumerate(states):
         single = search(game, state, ROLLOUTS, uct(30), keys=keys[i : i + 1])
         _same(batched, single, i, exact=True)
+
+
+def test_hex_rollouts_fill_the_board_and_a_batch_equals_each_board_searched_alone() -> None:
+    game = make("hex", size=7)
+    gen = torch.Generator().manual_seed(3)
+    state = game.init(6)
+    for _ in range(5):
+        state = game.step(state, game.random_action(state, gen))
+    keys = torch.arange(6) * 7919
+    batched = search(game, state, ROLLOUTS, uct(40), keys=keys)
+    for i in range(6):
+        single = search(game, state.index(i), ROLLOUTS, uct(40), keys=keys[i : i + 1])
+        _same(batched, single, i, exact=True)
+    # a rollout is the fill of its board in the order the key draws
+    order = noise.bits(noise.bits(keys, noise.ROLLOUT, 5)[:, None], torch.arange(49))
+    assert torch.equal(rollout(game, state, keys, 5), game.fill_result(state, order))
 
 
 @pytest.mark.parametrize("rule", ["puct", "gumbel"])

@@ -221,6 +221,19 @@ class BoardGame(ABC, Generic[StateT]):
         search step millions of known-legal moves). This default simply calls :meth:`step`."""
         return self.step(state, action, where)
 
+    def fill_result(self, state: State, priority: Tensor) -> Tensor | None:
+        """Player 0's results [N] float32 of random playouts, computed without stepping, or
+        ``None`` (the default) where the game has no such shortcut.
+
+        A game may answer where the result of playing a board to its end is the result of
+        *filling* it: every empty cell of :meth:`board` taken in the order of ``priority``
+        [N, H*W] int64 (row-major cells, lowest first, all distinct), the mover first and
+        then the players in turn. Hex can (a stone never leaves the board and the full board
+        holds exactly one winning chain, so whoever joins their edges on it joined them
+        first); random rollouts then cost one winner test instead of a step per ply. A
+        finished board gives its reward."""
+        return None
+
     @abstractmethod
     def reset_where(
         self, state: State, done: BoardMask, generator: torch.Generator | None = None

@@ -132,6 +132,30 @@ class Hex(Game[HexState]):
             reward=self._mover_wins(state, won),
         )
 
+    def fill_result(self, state: State, priority: Tensor) -> Tensor:
+        """Player 0's results [N] of filling every live board (:meth:`Game.fill_result`):
+        empty cells by ``priority`` [N, H*W] (ties by cell index), the mover's at even
+        ranks; then one flood fill says whether player 0's stones join top and bottom
+        (on a full board one player's do, never both)."""
+        state = self._own(state)
+        n, size = state.batch_size, self.size
+        cells = state.cells[:, :-1]
+        empty = cells == 0
+        if priority.shape != cells.shape:
+            raise ValueError(f"priority must be [N, H*W] = {list(cells.shape)}, got "
+                             f"{list(priority.shape)}")  # fmt: skip
+        # occupied cells sort after every empty one: ranks 0, 1, ... are the empty cells
+        last = torch.iinfo(torch.int64).max
+        order = torch.where(empty, priority.to(torch.int64), last).argsort(dim=1, stable=True)
+        rank = torch.empty_like(order).scatter_(
+            1, order, torch.arange(order.shape[1], device=order.device).expand(n, -1)
+        )
+        mover_is_0 = (state.current_player == 0)[:, None]
+        zero_fills = empty & ((rank % 2 == 0) == mover_is_0)
+        zero = ((cells == 1) | zero_fills).view(n, size, size)
+        won = _joins_top_and_bottom(zero, check_every=1 if state.device.type == "cpu" else 4)
+        return torch.where(state.terminated, state.reward, torch.where(won, 1.0, -1.0))
+
     def board(self, state: State) -> Tensor:
         """[N, H, W] int8 real board (not the mover's frame): 1 player 0, 2 player 1.
 
@@ -186,6 +210,31 @@ class Hex(Game[HexState]):
 def _view_board(board: Tensor, viewer: Tensor) -> Tensor:
     """[N, H, W] board in the frame of ``viewer`` [N]: transposed where the viewer is 1."""
     return torch.where((viewer == 1).view(-1, 1, 1), board.transpose(1, 2), board)
+
+
+def _joins_top_and_bottom(stones: Tensor, check_every: int) -> Tensor:
+    """[N] bool: whether ``stones`` [N, H, W] bool hold a chain from the top row to the
+    bottom row. A flood fill from the top row on row bitboards ([N, H] int64, bit ``c`` of
+    row ``r`` is cell ``(r, c)``): cell ``(r, c)`` grows from ``(r, c +- 1)`` (shifts within
+    the row), from ``(r-1, c)``, ``(r-1, c+1)`` (the row above shifted right) and from
+    ``(r+1, c-1)``, ``(r+1, c)`` (the row below shifted left). It stops when nothing grows,
+    tested every ``check_every`` rounds (a host sync off the CPU)."""
+    _, height, width = stones.shape
+    weights = torch.ones(width, dtype=torch.int64, device=stones.device) << torch.arange(
+        width, device=stones.device
+    )
+    rows = (stones.to(torch.int64) * weights).sum(dim=2)  # [N, H]
+    reach = torch.zeros_like(rows)
+    reach[:, 0] = rows[:, 0]
+    for round in range(height * width):
+        grow = reach | (reach << 1) | (reach >> 1)
+        grow[:, 1:] |= reach[:, :-1] | (reach[:, :-1] >> 1)
+        grow[:, :-1] |= reach[:, 1:] | (reach[:, 1:] << 1)
+        grow &= rows
+        if round % check_every == 0 and torch.equal(grow, reach):
+            break
+        reach = grow
+    return reach[:, -1] != 0
 
 
 def _build_tables(size: int, device: torch.device) -> _Tables:

@@ -61,9 +61,17 @@ def rollout(game: BoardGame, state: State, keys: Tensor, draw: int) -> Tensor:
     move that ended it and the last state's rewards are the results. The loop stops once
     every board is over: checked at every ply on the CPU, where the check is free, and
     every 8 plies elsewhere, where it is a host sync.
+
+    A game whose playouts are fills (:meth:`~rltransfer.games.core.BoardGame.fill_result`,
+    Hex) is not stepped: board ``b`` fills its empty cells in the order of
+    ``noise.bits(keys[b], ROLLOUT, draw, cell)``, the same uniformly random playout.
     """
-    check_every = 1 if state.device.type == "cpu" else 8
     stream = noise.bits(keys, noise.ROLLOUT, draw)
+    cells = torch.arange(game.height * game.width, device=keys.device)
+    filled = game.fill_result(state, noise.bits(stream[:, None], cells))
+    if filled is not None:
+        return filled
+    check_every = 1 if state.device.type == "cpu" else 8
     for ply in range(game.max_moves):
         if ply % check_every == 0 and bool(state.terminated.all()):
             break
