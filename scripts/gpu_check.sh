@@ -5,8 +5,9 @@
 #   3. `rltransfer bench-train` on CUDA: training-loop throughput, ppo_small and ppo_resnet;
 #      then ppo_small at 65,536 boards eager against `train.compile` (default and
 #      reduce-overhead, i.e. CUDA graphs) and with bf16 (issue 12's targets);
-#   4. the search (simulations/s), the search-trained learner's loop (az_small) and the loop
-#      in 2 processes on the one GPU (per-rank throughput, scaling efficiency);
+#   4. the search (simulations/s), the search-trained learner's loop (az_small, and the GPU
+#      preset az_resnet) and the loop in 2 processes on the one GPU (per-rank throughput,
+#      scaling efficiency);
 #   5. a short `rltransfer train` of the GPU preset (ppo_resnet), sized from step 3.
 # Usage, from the repository root: OUT=some/dir bash scripts/gpu_check.sh
 # On an H100 (2026-11-27) the steps then there took about 0.5, 0.3, 3.5 + 1.5 and 2.5
@@ -78,6 +79,9 @@ timeout 90 "$PY" -m rltransfer.bench.search --device "$DEVICE" --batch 256 4096 
   2>&1 | tee -a "$OUT/bench_more.txt"
 timeout 90 "$PY" -m rltransfer bench-train --device "$DEVICE" --agent az_small --scale 16 \
   --iterations 2 --quiet 2>&1 | tee -a "$OUT/bench_more.txt"
+# the GPU preset of learning from search (issue 11: positions/s; x 32 = simulations/s)
+timeout 150 "$PY" -m rltransfer bench-train --device "$DEVICE" --agent az_resnet \
+  --scale "$RESNET_SCALES" --iterations 2 --quiet 2>&1 | tee -a "$OUT/bench_more.txt"
 timeout 150 "$PY" -m rltransfer bench-train --device "$DEVICE" --agent ppo_small --scale 64 \
   --iterations 2 --nproc 2 --quiet 2>&1 | tee -a "$OUT/bench_more.txt"
 

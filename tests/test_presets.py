@@ -54,6 +54,15 @@ def test_a_preset_that_extends_ppo_small_differs_only_where_it_says(
     assert {k for k in base if base[k] != derived[k]} == changes
 
 
+def test_the_gpu_search_preset_is_the_gpu_preset_learning_from_search() -> None:
+    base, derived = _flat("ppo_resnet"), _flat("az_resnet")
+    assert {k for k in base if base[k] != derived[k]} == {
+        "train.algorithm", "train.eval_interval", "train.checkpoint_interval",
+        "alphazero.simulations", "alphazero.replay_size", "alphazero.batch_size",
+    }  # fmt: skip
+    assert derived["train.algorithm"] == "alphazero" and derived["net.blocks"] == 6
+
+
 def test_every_shipped_preset_loads() -> None:
     for agent in available_specs("agents"):
         make_train_config(suite="classic", agent=agent)
