@@ -227,11 +227,11 @@ class BoardGame(ABC, Generic[StateT]):
 
         A game may answer where the result of playing a board to its end is the result of
         *filling* it: every empty cell of :meth:`board` taken in the order of ``priority``
-        [N, H*W] int64 (row-major cells, lowest first, all distinct), the mover first and
-        then the players in turn. Hex can (a stone never leaves the board and the full board
-        holds exactly one winning chain, so whoever joins their edges on it joined them
-        first); random rollouts then cost one winner test instead of a step per ply. A
-        finished board gives its reward."""
+        [N, H*W] int64 (row-major cells, lowest first, ties to the lower cell), the mover
+        first and then the players in turn. Hex can (a stone never leaves the board and the
+        full board holds exactly one winning chain, so whoever joins their edges on it
+        joined them first); random rollouts then cost one winner test instead of a step per
+        ply. A finished board gives its reward."""
         return None
 
     @abstractmethod

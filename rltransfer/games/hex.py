@@ -226,12 +226,12 @@ def _joins_top_and_bottom(stones: Tensor, check_every: int) -> Tensor:
     rows = (stones.to(torch.int64) * weights).sum(dim=2)  # [N, H]
     reach = torch.zeros_like(rows)
     reach[:, 0] = rows[:, 0]
-    for round in range(height * width):
+    for i in range(height * width):
         grow = reach | (reach << 1) | (reach >> 1)
         grow[:, 1:] |= reach[:, :-1] | (reach[:, :-1] >> 1)
         grow[:, :-1] |= reach[:, 1:] | (reach[:, 1:] << 1)
         grow &= rows
-        if round % check_every == 0 and torch.equal(grow, reach):
+        if i % check_every == 0 and torch.equal(grow, reach):
             break
         reach = grow
     return reach[:, -1] != 0
