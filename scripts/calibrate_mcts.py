@@ -3,7 +3,7 @@
 Same settings, checked in OpenSpiel's ``open_spiel/python/algorithms/mcts.py``:
 
 * UCT: OpenSpiel's ``SearchNode.uct_value`` is ``Q + uct_c * sqrt(ln N_parent / n)`` with
-  ``Q`` the mean return in the game's own scale; tic-tac-toe and Connect Four return
+  ``Q`` the mean return in the game's own scale; tic-tac-toe, Connect Four and Hex return
   -1 / 0 / +1, the scale of rltransfer's values, so ``uct_c = 2`` is our ``c = 2`` as is (no
   rescaling; on [0, 1] rewards the same exploration would be ``c = 1``).
 * One random rollout per leaf (``RandomRolloutEvaluator(n_rollouts=1)``), the solver on
@@ -20,6 +20,11 @@ their boards' moves at each ply: ``mcts:S`` as one batched search, OpenSpiel boa
 
     python scripts/calibrate_mcts.py --game tic_tac_toe --simulations 100 --games 400
     python scripts/calibrate_mcts.py --game connect_four --simulations 100 1000 --games 400
+    python scripts/calibrate_mcts.py --game hex_7 --simulations 100 --games 400
+
+``hex_7`` is Hex on a 7 x 7 board (OpenSpiel's ``hex(board_size=7)``), whose random
+rollouts are fills of the board (``Game.fill_result``): the calibration checks them against
+OpenSpiel's move-by-move rollouts too.
 """
 
 from __future__ import annotations
@@ -39,10 +44,16 @@ from torch import Tensor
 from rltransfer.games import make
 from rltransfer.games.connect_four import ConnectFour
 from rltransfer.games.core import BoardGame, State
+from rltransfer.games.hex import Hex
 from rltransfer.play.evaluate import wilson_interval
 from rltransfer.search import MCTSPlayer
 
-GAMES = ("tic_tac_toe", "connect_four")
+#: The calibrated games: (our game id and options, OpenSpiel's name and parameters).
+GAMES: dict[str, tuple[str, dict[str, int], str, dict[str, int]]] = {
+    "tic_tac_toe": ("tic_tac_toe", {}, "tic_tac_toe", {}),
+    "connect_four": ("connect_four", {}, "connect_four", {}),
+    "hex_7": ("hex", {"size": 7}, "hex", {"board_size": 7}),
+}
 
 
 @dataclasses.dataclass
@@ -60,24 +71,33 @@ class Calibration:
     openspiel_ms_per_move: float
 
 
-def to_openspiel(game: BoardGame, action: Tensor) -> list[int]:
-    """Our cell actions [N] as OpenSpiel's actions (Connect Four: columns)."""
+def to_openspiel(game: BoardGame, state: State, action: Tensor) -> list[int]:
+    """Our actions [N] on ``state`` as OpenSpiel's actions (Connect Four: columns; Hex:
+    board cells, where ours are in the mover's frame)."""
     if isinstance(game, ConnectFour):
         return game.action_to_column(action).tolist()
+    if isinstance(game, Hex):
+        return game.board_action(state, action).tolist()
     return action.tolist()
 
 
 def to_ours(game: BoardGame, state: State, actions: list[int]) -> Tensor:
-    """OpenSpiel's actions as our cell actions [N] on ``state``."""
+    """OpenSpiel's actions as our actions [N] on ``state``."""
     a = torch.tensor(actions, dtype=torch.int64)
-    return game.column_to_action(state, a) if isinstance(game, ConnectFour) else a
+    if isinstance(game, ConnectFour):
+        return game.column_to_action(state, a)
+    if isinstance(game, Hex):
+        return game.view_action(state, a)
+    return a
 
 
-def calibrate(game_id: str, simulations: int, num_games: int, seed: int = 0) -> Calibration:
-    """``mcts:simulations`` against OpenSpiel's bot over ``num_games`` games (even)."""
+def calibrate(name: str, simulations: int, num_games: int, seed: int = 0) -> Calibration:
+    """``mcts:simulations`` against OpenSpiel's bot over ``num_games`` games (even) of the
+    game ``name`` (a key of ``GAMES``)."""
     if num_games % 2:
         raise ValueError(f"num_games must be even (each opening twice), got {num_games}")
-    game, spiel = make(game_id), pyspiel.load_game(game_id)
+    game_id, options, spiel_id, spiel_params = GAMES[name]
+    game, spiel = make(game_id, **options), pyspiel.load_game(spiel_id, spiel_params)
     rng = np.random.RandomState(seed)
     ours = MCTSPlayer(simulations)
     bot = os_mcts.MCTSBot(
@@ -106,7 +126,7 @@ def calibrate(game_id: str, simulations: int, num_games: int, seed: int = 0) -> 
             picked = [bot.step(spiel_states[i]) for i in theirs.tolist()]
             _tally(times["openspiel"], start, len(theirs))
             action[theirs] = to_ours(game, state.index(theirs), picked)
-        spiel_actions = to_openspiel(game, action)
+        spiel_actions = to_openspiel(game, state, action)
         for i in live.nonzero()[:, 0].tolist():
             spiel_states[i].apply_action(spiel_actions[i])
         before = state.terminated
@@ -118,7 +138,7 @@ def calibrate(game_id: str, simulations: int, num_games: int, seed: int = 0) -> 
     score = (wins + draws / 2) / n
     low, high = wilson_interval(score, n)
     return Calibration(
-        game_id, simulations, n, wins, draws, n - wins - draws, score, low, high,
+        name, simulations, n, wins, draws, n - wins - draws, score, low, high,
         *(1e3 * t / max(k, 1) for t, k in (times["ours"], times["openspiel"])),
     )  # fmt: skip
 

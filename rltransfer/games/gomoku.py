@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from rltransfer.games.core import Game, IllegalActionMode, Option, State
+from rltransfer.games.fill import first_line_result
 
 _SIZES = tuple(range(7, 20))
 _DEFAULT_SIZE = 9
@@ -98,6 +99,10 @@ class Gomoku(Game[GomokuState]):
         """The same stones with the other player to move (scripted opponents' "what if")."""
         state = self._own(state)
         return dataclasses.replace(state, current_player=1 - state.current_player)
+
+    def fill_result(self, state: State, priority: Tensor) -> Tensor:
+        """A random playout's results as a fill (:mod:`rltransfer.games.fill`)."""
+        return first_line_result(self.board(state), state, priority, CONNECT)
 
     def board(self, state: State) -> Tensor:
         """[N, H, W] int8: a view of ``state.cells`` (no copy); read it, do not write into it."""

@@ -40,6 +40,7 @@ from torch import Tensor
 
 from rltransfer.games import render
 from rltransfer.games.core import Game, IllegalActionMode, Option, State
+from rltransfer.games.fill import fill_ranks, filled_board
 
 _SIZES = tuple(range(5, 14))
 _DEFAULT_SIZE = 9
@@ -133,26 +134,14 @@ class Hex(Game[HexState]):
         )
 
     def fill_result(self, state: State, priority: Tensor) -> Tensor:
-        """Player 0's results [N] of filling every live board (:meth:`Game.fill_result`):
-        empty cells by ``priority`` [N, H*W] (ties by cell index), the mover's at even
-        ranks; then one flood fill says whether player 0's stones join top and bottom
-        (on a full board one player's do, never both)."""
+        """Player 0's results [N] of filling every live board (:meth:`Game.fill_result`,
+        :mod:`rltransfer.games.fill`): one flood fill of the full board says whether
+        player 0's stones join top and bottom (on a full board one player's do, never
+        both)."""
         state = self._own(state)
-        n, size = state.batch_size, self.size
         cells = state.cells[:, :-1]
-        empty = cells == 0
-        if priority.shape != cells.shape:
-            raise ValueError(f"priority must be [N, H*W] = {list(cells.shape)}, got "
-                             f"{list(priority.shape)}")  # fmt: skip
-        # occupied cells sort after every empty one: ranks 0, 1, ... are the empty cells
-        last = torch.iinfo(torch.int64).max
-        order = torch.where(empty, priority.to(torch.int64), last).argsort(dim=1, stable=True)
-        rank = torch.empty_like(order).scatter_(
-            1, order, torch.arange(order.shape[1], device=order.device).expand(n, -1)
-        )
-        mover_is_0 = (state.current_player == 0)[:, None]
-        zero_fills = empty & ((rank % 2 == 0) == mover_is_0)
-        zero = ((cells == 1) | zero_fills).view(n, size, size)
+        full = filled_board(cells, state.current_player, fill_ranks(cells == 0, priority))
+        zero = (full == 1).view(-1, self.size, self.size)
         won = _joins_top_and_bottom(zero, check_every=1 if state.device.type == "cpu" else 4)
         return torch.where(state.terminated, state.reward, torch.where(won, 1.0, -1.0))
 

@@ -46,6 +46,7 @@ from torch import Tensor
 
 from rltransfer.errors import GameOptionError
 from rltransfer.games.core import Game, IllegalActionMode, Option, State, bits_to_cells
+from rltransfer.games.fill import first_line_result
 from rltransfer.games.stones import StonesState, play, swap
 
 _SIDES = tuple(range(3, 20))
@@ -208,6 +209,13 @@ class MNK(Game[MNKState]):
         return (row * self.n + col)[:, 0]
 
     # ------------------------------------------------------------------------- views
+    def fill_result(self, state: State, priority: Tensor) -> Tensor | None:
+        """A random playout's results as a fill (:mod:`rltransfer.games.fill`); ``None``
+        with gravity, where only a column's lowest empty cell is legal."""
+        if self.gravity:
+            return None
+        return first_line_result(self.board(state), state, priority, self.k)
+
     def board(self, state: State) -> Tensor:
         state = self._own(state)
         first = (state.current_player == 0)[:, None]

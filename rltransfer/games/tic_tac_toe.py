@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from rltransfer.games.core import Game, IllegalActionMode, State, bits_to_cells
+from rltransfer.games.fill import first_line_result
 from rltransfer.games.stones import StonesState, empty_boards, play, stone_board, swap
 
 _LINES = [
@@ -91,6 +92,10 @@ class TicTacToe(Game[TicTacToeState]):
     def null_move(self, state: State) -> TicTacToeState:
         state = self._own(state)
         return swap(state)
+
+    def fill_result(self, state: State, priority: Tensor) -> Tensor:
+        """A random playout's results as a fill (:mod:`rltransfer.games.fill`)."""
+        return first_line_result(self.board(state), state, priority, 3)
 
     def board(self, state: State) -> Tensor:
         state = self._own(state)
