@@ -9,6 +9,11 @@ settings (``max_simulations = S + 1``, see ``scripts/calibrate_mcts.py``) on one
 
     python -m rltransfer.bench.search                       # the table
     python -m rltransfer.bench.search --profile connect_four
+    python -m rltransfer.bench.search --rollouts            # stepped against filled
+
+``--rollouts`` times one random rollout of every board from the start position, played
+move by move with the game's ``step`` and, where the game offers it, as a fill of the
+board (``Game.fill_result``, :mod:`rltransfer.games.fill`), the way the search plays it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from rltransfer.bench.games import openspiel_version, text_table
 from rltransfer.games import make
 from rltransfer.games.core import BoardGame
 from rltransfer.search import MCTSPlayer, RolloutEvaluator, SearchConfig, search
+from rltransfer.search.evaluators import rollout
 
 #: (label, game id, options) of the benchmarked games.
 DEFAULT_GAMES: tuple[tuple[str, str, dict[str, Any]], ...] = (
@@ -113,6 +119,77 @@ def run_search_bench(
     return rows
 
 
+#: (label, game id, options) of the rollout benchmark: the games whose rollouts are fills,
+#: and Connect Four, whose are not.
+ROLLOUT_GAMES: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("tic_tac_toe", "tic_tac_toe", {}),
+    ("connect_four", "connect_four", {}),
+    ("hex 7x7", "hex", {"size": 7}),
+    ("hex 11x11", "hex", {"size": 11}),
+    ("gomoku 9x9", "gomoku", {"size": 9}),
+    ("gomoku 15x15", "gomoku", {"size": 15}),
+    ("mnk 6,7,4", "mnk", {"m": 6, "n": 7, "k": 4}),
+)
+
+
+@dataclasses.dataclass
+class RolloutRow:
+    label: str
+    device: str
+    batch: int
+    stepped_ms: float  # one rollout of every board, move by move
+    filled_ms: float | None  # the same as a fill; None where the game has none
+
+    @property
+    def speedup(self) -> float | None:
+        return None if self.filled_ms is None else self.stepped_ms / self.filled_ms
+
+
+def time_rollouts(
+    game: BoardGame, batch: int, device: torch.device, fills: bool, repeats: int = 5
+) -> float:
+    """Seconds of one rollout of ``batch`` start positions (mean of ``repeats``)."""
+    state = game.init(batch, device=device)
+    keys = torch.arange(batch, device=device)
+    rollout(game, state, keys, 0, fills=fills).cpu()  # warm-up
+    start = time.perf_counter()
+    for draw in range(repeats):
+        rollout(game, state, keys, draw + 1, fills=fills).cpu()  # .cpu(): waits
+    return (time.perf_counter() - start) / repeats
+
+
+def run_rollout_bench(
+    games: Sequence[tuple[str, str, dict[str, Any]]] = ROLLOUT_GAMES,
+    batches: Sequence[int] = BATCHES,
+    device: str = "cpu",
+) -> list[RolloutRow]:
+    """One row per (game, batch): rollouts stepped, and filled where the game can."""
+    rows = []
+    dev = torch.device(device)
+    for label, game_id, options in games:
+        game = make(game_id, **options)
+        probe = game.init(1, device=dev)
+        can_fill = game.fill_result(probe, torch.zeros(1, game.height * game.width,
+                                    dtype=torch.int64, device=dev)) is not None  # fmt: skip
+        for batch in batches:
+            stepped = time_rollouts(game, batch, dev, fills=False)
+            filled = time_rollouts(game, batch, dev, fills=True) if can_fill else None
+            rows.append(
+                RolloutRow(label, device, batch, 1e3 * stepped,
+                           None if filled is None else 1e3 * filled)
+            )  # fmt: skip
+    return rows
+
+
+def format_rollout_table(rows: Sequence[RolloutRow]) -> str:
+    lines = [["game", "device", "batch", "stepped ms", "filled ms", "speed-up"]]
+    for r in rows:
+        filled = "-" if r.filled_ms is None else f"{r.filled_ms:,.2f}"
+        speedup = "-" if r.speedup is None else f"{r.speedup:,.1f}x"
+        lines.append([r.label, r.device, f"{r.batch:,}", f"{r.stepped_ms:,.2f}", filled, speedup])
+    return text_table(lines, left=2)
+
+
 def format_search_table(rows: Sequence[SearchRow]) -> str:
     lines = [["game", "device", "batch", "S", "search s", "sims/s", "ms/move", "OpenSpiel ms/move"]]
     for r in rows:
@@ -169,8 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, nargs="+", default=list(BATCHES))
     p.add_argument("--device", default="cpu")
     p.add_argument("--profile", metavar="GAME", help="profile one game (connect_four, hex)")
+    p.add_argument("--rollouts", action="store_true", help="rollouts: stepped against filled")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
+    if args.rollouts:
+        print(format_rollout_table(run_rollout_bench(batches=args.batch, device=args.device)))
+        return 0
     if args.profile:
         label, game_id, options = next(g for g in DEFAULT_GAMES if g[1] == args.profile)
         for batch in args.batch:

@@ -51,7 +51,9 @@ class RolloutEvaluator:
         return Evaluation(value=rollout(game, state, keys, draw) * mover_sign)
 
 
-def rollout(game: BoardGame, state: State, keys: Tensor, draw: int) -> Tensor:
+def rollout(
+    game: BoardGame, state: State, keys: Tensor, draw: int, *, fills: bool = True
+) -> Tensor:
     """[N] float32: player 0's result when every board of ``state`` is played to its end
     with uniformly random legal moves (ply ``t`` of board ``b`` drawn by
     ``noise.bits(keys[b], ROLLOUT, draw, t)``).
@@ -64,13 +66,15 @@ def rollout(game: BoardGame, state: State, keys: Tensor, draw: int) -> Tensor:
 
     A game whose playouts are fills (:meth:`~rltransfer.games.core.BoardGame.fill_result`,
     Hex) is not stepped: board ``b`` fills its empty cells in the order of
-    ``noise.bits(keys[b], ROLLOUT, draw, cell)``, the same uniformly random playout.
+    ``noise.bits(keys[b], ROLLOUT, draw, cell)``, the same uniformly random playout
+    (``fills=False`` steps it anyway: the benchmark's comparison).
     """
     stream = noise.bits(keys, noise.ROLLOUT, draw)
-    cells = torch.arange(game.height * game.width, device=keys.device)
-    filled = game.fill_result(state, noise.bits(stream[:, None], cells))
-    if filled is not None:
-        return filled
+    if fills:
+        cells = torch.arange(game.height * game.width, device=keys.device)
+        filled = game.fill_result(state, noise.bits(stream[:, None], cells))
+        if filled is not None:
+            return filled
     check_every = 1 if state.device.type == "cpu" else 8
     for ply in range(game.max_moves):
         if ply % check_every == 0 and bool(state.terminated.all()):
