@@ -80,12 +80,13 @@ def first_line_result(board: Tensor, state: State, priority: Tensor, k: int) -> 
     cells = board.reshape(n, height * width)
     rank = fill_ranks(cells == 0, priority)
     full = filled_board(cells, state.current_player, rank)
-    # a cell's time: its place in the fill; stones already there, -1
-    time = torch.where(cells == 0, rank, -1)
+    # a cell's time: its place in the fill; stones already there, -1 (int16: a [N, L, k]
+    # gather of it is the largest tensor here, and places stay below 19 * 19)
+    time = torch.where(cells == 0, rank, -1).to(torch.int16)
     lines = _lines(height, width, k, cells.device)
     owner = full[:, lines]  # [N, L, k]
     one_owner = (owner == owner[:, :, :1]).all(dim=2)
-    never = torch.iinfo(torch.int64).max
+    never = torch.iinfo(torch.int16).max
     done = torch.where(one_owner, time[:, lines].amax(dim=2), never)  # [N, L]
     first, line = done.min(dim=1)
     winner = owner[:, :, 0].gather(1, line[:, None])[:, 0]
