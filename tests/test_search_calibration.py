@@ -23,7 +23,7 @@ def _calibration() -> ModuleType:
     return module
 
 
-@pytest.mark.parametrize("game_id", ["tic_tac_toe", "connect_four"])
+@pytest.mark.parametrize("game_id", ["tic_tac_toe", "connect_four", "hex_7"])
 def test_mcts_100_matches_openspiel(game_id: str) -> None:
     pytest.importorskip("pyspiel")
     row = _calibration().calibrate(game_id, simulations=100, num_games=400, seed=1)
