@@ -20,7 +20,10 @@ pytestmark = [
 ]
 
 
-@pytest.mark.parametrize(("game_id", "options"), [("connect_four", {}), ("hex", {"size": 7})])
+@pytest.mark.parametrize(
+    ("game_id", "options"),
+    [("connect_four", {}), ("hex", {"size": 7}), ("gomoku", {"size": 9})],  # Hex, Gomoku: fills
+)
 def test_rollout_search_on_cuda_equals_the_cpu(game_id: str, options: dict[str, int]) -> None:
     game = make(game_id, **options)
     gen = torch.Generator().manual_seed(0)
