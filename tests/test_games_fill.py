@@ -60,7 +60,7 @@ def test_a_fill_gives_the_result_of_playing_its_order_move_by_move(
     priority = torch.randint(0, top, (96, game.height * game.width), generator=gen)
     expected = fill_by_stepping(game, state, priority)
     results = set(expected[live].tolist())
-    assert {-1.0, 1.0} <= results  # both players win some playouts (and some are drawn)
+    assert {-1.0, 1.0} <= results  # both players win some playouts
     assert torch.equal(game.fill_result(state, priority), expected)
 
 
@@ -85,5 +85,21 @@ def test_fill_ranks_order_the_empty_cells_and_refuse_a_wrong_shape() -> None:
     rank = fill_ranks(empty, torch.tensor([[5, 0, 5, 1]]))
     assert rank[0, [3, 0, 2]].tolist() == [0, 1, 2]  # ties to the lower cell
     assert int(rank[0, 1]) == 3  # the occupied cell comes after every empty one
+    top = torch.iinfo(torch.int64).max  # no sentinel value: any priority orders
+    assert fill_ranks(torch.tensor([[False, True]]), torch.tensor([[0, top]])).tolist() == [[1, 0]]
     with pytest.raises(ValueError, match=r"priority must be \[N, H\*W\]"):
         fill_ranks(empty, torch.zeros(1, 5, dtype=torch.int64))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize(("game_id", "options"), [("hex", {"size": 7}), ("gomoku", {"size": 9})])
+def test_a_fill_on_cuda_gives_the_result_of_playing_its_order(
+    game_id: str, options: dict[str, Any]
+) -> None:
+    game = make(game_id, **options)
+    state = positions(game, 96, seed=1)
+    priority = torch.randint(0, 6, (96, game.height * game.width))  # many ties
+    expected = fill_by_stepping(game, state, priority)
+    on_cuda = game.fill_result(state.to("cuda"), priority.cuda())
+    assert on_cuda is not None and torch.equal(on_cuda.cpu(), expected)

@@ -230,8 +230,9 @@ class BoardGame(ABC, Generic[StateT]):
         [N, H*W] int64 (row-major cells, lowest first, ties to the lower cell), the mover
         first and then the players in turn. Hex can (a stone never leaves the board and the
         full board holds exactly one winning chain, so whoever joins their edges on it
-        joined them first); random rollouts then cost one winner test instead of a step per
-        ply. A finished board gives its reward."""
+        joined them first), and so can the line games without gravity (the first line of k
+        completed wins; :mod:`rltransfer.games.fill`); random rollouts then cost one winner
+        test instead of a step per ply. A finished board gives its reward."""
         return None
 
     @abstractmethod

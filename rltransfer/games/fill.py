@@ -41,9 +41,13 @@ def fill_ranks(empty: Tensor, priority: Tensor) -> Tensor:
         raise ValueError(
             f"priority must be [N, H*W] = {list(empty.shape)}, got {list(priority.shape)}"
         )
-    last = torch.iinfo(torch.int64).max
-    order = torch.where(empty, priority.to(torch.int64), last).argsort(dim=1, stable=True)
-    places = torch.arange(order.shape[1], device=order.device).expand_as(order)
+    order = priority.argsort(dim=1, stable=True)  # every cell, lowest priority first
+    empty_in_order = empty.gather(1, order)
+    # in that order: the empty cells count 0, 1, ...; the occupied ones E, E + 1, ...
+    count = empty_in_order.sum(dim=1, keepdim=True)
+    empties_before = empty_in_order.cumsum(dim=1) - empty_in_order.long()
+    occupied_before = (~empty_in_order).cumsum(dim=1) - (~empty_in_order).long()
+    places = torch.where(empty_in_order, empties_before, count + occupied_before)
     return torch.empty_like(order).scatter_(1, order, places)
 
 
@@ -90,5 +94,6 @@ def first_line_result(board: Tensor, state: State, priority: Tensor, k: int) -> 
     done = torch.where(one_owner, time[:, lines].amax(dim=2), never)  # [N, L]
     first, line = done.min(dim=1)
     winner = owner[:, :, 0].gather(1, line[:, None])[:, 0]
-    result = torch.where(first < never, torch.where(winner == 1, 1.0, -1.0), 0.0)
+    sign = 3 - 2 * winner.to(torch.float32)  # +1 where player 0 owns the line, -1
+    result = torch.where(first < never, sign, torch.zeros_like(sign))
     return torch.where(state.terminated, state.reward, result)

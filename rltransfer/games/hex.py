@@ -143,7 +143,8 @@ class Hex(Game[HexState]):
         full = filled_board(cells, state.current_player, fill_ranks(cells == 0, priority))
         zero = (full == 1).view(-1, self.size, self.size)
         won = _joins_top_and_bottom(zero, check_every=1 if state.device.type == "cpu" else 4)
-        return torch.where(state.terminated, state.reward, torch.where(won, 1.0, -1.0))
+        result = 2 * won.to(torch.float32) - 1  # +1 where player 0's stones join
+        return torch.where(state.terminated, state.reward, result)
 
     def board(self, state: State) -> Tensor:
         """[N, H, W] int8 real board (not the mover's frame): 1 player 0, 2 player 1.

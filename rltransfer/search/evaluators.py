@@ -42,7 +42,8 @@ class Evaluator(Protocol):
 
 class RolloutEvaluator:
     """One random rollout per leaf: uniform legal moves to the end of the game, played
-    on every leaf at once with the game's own batched ``step``; the value is the result."""
+    on every leaf at once with the game's own batched ``step`` (or, where the game can,
+    as a fill of the board: :func:`rollout`); the value is the result."""
 
     gives_priors = False
 
@@ -64,13 +65,14 @@ def rollout(
     every board is over: checked at every ply on the CPU, where the check is free, and
     every 8 plies elsewhere, where it is a host sync.
 
-    A game whose playouts are fills (:meth:`~rltransfer.games.core.BoardGame.fill_result`,
-    Hex) is not stepped: board ``b`` fills its empty cells in the order of
-    ``noise.bits(keys[b], ROLLOUT, draw, cell)``, the same uniformly random playout
-    (``fills=False`` steps it anyway: the benchmark's comparison).
+    A game whose playouts are fills (:meth:`~rltransfer.games.core.BoardGame.fill_result`:
+    Hex, tic-tac-toe, Gomoku, mnk without gravity) is not stepped: board ``b`` fills its
+    empty cells in the order of ``noise.bits(keys[b], ROLLOUT, draw, cell)``, the same
+    uniformly random playout (``fills=False`` steps it anyway: the benchmark's comparison).
     """
     stream = noise.bits(keys, noise.ROLLOUT, draw)
-    if fills:
+    # the priorities cost ~1% of a stepped rollout: skipped where no fill can come back
+    if fills and type(game).fill_result is not BoardGame.fill_result:
         cells = torch.arange(game.height * game.width, device=keys.device)
         filled = game.fill_result(state, noise.bits(stream[:, None], cells))
         if filled is not None:
