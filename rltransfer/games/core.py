@@ -614,6 +614,11 @@ def article(noun: str) -> str:
     return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
+#: The directions of a line of stones as (rows down, columns right) per step: across,
+#: down and both diagonals (the line games' wins: tic-tac-toe, Gomoku, mnk, the fills).
+LINE_DIRECTIONS = ((0, 1), (1, 0), (1, 1), (1, -1))
+
+
 def bits_to_cells(bits: Tensor, positions: Tensor) -> Tensor:
     """Unpack bitboards: ``[...] int64`` -> ``[..., len(positions)] bool``.
 

@@ -27,10 +27,7 @@ import functools
 import torch
 from torch import Tensor
 
-from rltransfer.games.core import State
-
-#: Line directions as (rows down, columns right): across, down, both diagonals.
-_DIRECTIONS = ((0, 1), (1, 0), (1, 1), (1, -1))
+from rltransfer.games.core import LINE_DIRECTIONS, State
 
 
 def fill_ranks(empty: Tensor, priority: Tensor) -> Tensor:
@@ -66,7 +63,7 @@ def _lines(height: int, width: int, k: int, device: torch.device) -> Tensor:
     """[L, k] int64: the cells ``r * W + c`` of every line of ``k`` cells on the board."""
     lines = [
         [(r + i * dr) * width + (c + i * dc) for i in range(k)]
-        for dr, dc in _DIRECTIONS
+        for dr, dc in LINE_DIRECTIONS
         for r in range(height)
         for c in range(width)
         if 0 <= r + (k - 1) * dr < height and 0 <= c + (k - 1) * dc < width

@@ -25,14 +25,12 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from rltransfer.games.core import Game, IllegalActionMode, Option, State
+from rltransfer.games.core import LINE_DIRECTIONS, Game, IllegalActionMode, Option, State
 from rltransfer.games.fill import first_line_result
 
 _SIZES = tuple(range(7, 20))
 _DEFAULT_SIZE = 9
 CONNECT = 5
-# Line directions as (dr, dc): horizontal, vertical, diagonal, anti-diagonal.
-DIRECTIONS = ((0, 1), (1, 0), (1, 1), (1, -1))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +82,7 @@ class Gomoku(Game[GomokuState]):
         cells = state.cells.scatter(1, action[:, None], stone)
         # The rays never contain the cell itself, so reading them from the new board is safe.
         own = cells.gather(1, self._rays(state.device)[action]) == stone  # [N, 32]
-        run = own.view(n, len(DIRECTIONS), 2, CONNECT - 1).cumprod(dim=3).sum(dim=3)
+        run = own.view(n, len(LINE_DIRECTIONS), 2, CONNECT - 1).cumprod(dim=3).sum(dim=3)
         won = (run.sum(dim=2) >= CONNECT - 1).any(dim=1)
         full = state.step_count + 1 >= self.max_moves
         return dataclasses.replace(
@@ -119,7 +117,7 @@ def _build_rays(size: int, device: torch.device) -> Tensor:
     rays = [
         [
             at(r + sense * step * dr, c + sense * step * dc)
-            for dr, dc in DIRECTIONS
+            for dr, dc in LINE_DIRECTIONS
             for sense in (1, -1)
             for step in range(1, CONNECT)
         ]

@@ -45,7 +45,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rltransfer.errors import GameOptionError
-from rltransfer.games.core import Game, IllegalActionMode, Option, State, bits_to_cells
+from rltransfer.games.core import (
+    LINE_DIRECTIONS,
+    Game,
+    IllegalActionMode,
+    Option,
+    State,
+    bits_to_cells,
+)
 from rltransfer.games.fill import first_line_result
 from rltransfer.games.stones import StonesState, play, swap
 
@@ -55,8 +62,6 @@ _SIDES = tuple(range(3, 20))
 # as their tables would take 10 and 40 MB.
 _UNPACK_TABLE_MAX = 15
 _DEFAULTS: dict[str, Any] = {"m": 9, "n": 9, "k": 5, "gravity": False}
-#: Line directions as (rows down, columns right) per step: across, down, both diagonals.
-DIRECTIONS = ((0, 1), (1, 0), (1, 1), (1, -1))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -264,11 +269,16 @@ def _row_tables(n: int) -> tuple[Tensor, dict[torch.dtype, Tensor]]:
 
 
 def line_directions(m: int, n: int, k: int) -> tuple[tuple[int, int], ...]:
-    """The :data:`DIRECTIONS` in which ``k`` cells fit on a board of ``m`` rows, ``n`` columns."""
-    return tuple((dr, dc) for dr, dc in DIRECTIONS if (dr == 0 or k <= m) and (dc == 0 or k <= n))
+    """The :data:`~rltransfer.games.core.LINE_DIRECTIONS` in which ``k`` cells fit on a
+    board of ``m`` rows, ``n`` columns."""
+    return tuple(
+        (dr, dc) for dr, dc in LINE_DIRECTIONS if (dr == 0 or k <= m) and (dc == 0 or k <= n)
+    )
 
 
-def has_line(rows: Tensor, k: int, directions: tuple[tuple[int, int], ...] = DIRECTIONS) -> Tensor:
+def has_line(
+    rows: Tensor, k: int, directions: tuple[tuple[int, int], ...] = LINE_DIRECTIONS
+) -> Tensor:
     """[N] bool: whether the rows ``rows`` [N, H] (bit ``c`` = column ``c``, never negative)
     hold ``k`` stones in an unbroken line along one of ``directions`` ((rows down, columns
     right) per step; one that goes down needs ``k <= H``). Run doubling, see the module
