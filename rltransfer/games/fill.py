@@ -79,11 +79,12 @@ def first_line_result(board: Tensor, state: State, priority: Tensor, k: int) -> 
     its reward."""
     n, height, width = board.shape
     cells = board.reshape(n, height * width)
-    rank = fill_ranks(cells == 0, priority)
+    empty = cells == 0
+    rank = fill_ranks(empty, priority)
     full = filled_board(cells, state.current_player, rank)
     # a cell's time: its place in the fill; stones already there, -1 (int16: a [N, L, k]
     # gather of it is the largest tensor here, and places stay below 19 * 19)
-    time = torch.where(cells == 0, rank, -1).to(torch.int16)
+    time = torch.where(empty, rank, -1).to(torch.int16)
     lines = _lines(height, width, k, cells.device)
     owner = full[:, lines]  # [N, L, k]
     one_owner = (owner == owner[:, :, :1]).all(dim=2)
