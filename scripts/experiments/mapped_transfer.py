@@ -27,6 +27,13 @@ mapped lines arm crossed no sooner than scratch; the confusion idea was not yet 
 
 Both reuse each seed's scratch arm (paired), and both are reported whatever they show.
 
+**Second follow-up, fixed after the third session's results** (``lines_long`` passed the
+ratio bar on seeds 1 and 3, 0.52 and 0.61, but not on seed 2, 0.76; 400k -> 1.2M source
+steps had moved seed 2 from 1.00 to 0.76): ``lines_xl``, the same ``lines`` suite trained
+``XL_SOURCE_STEPS`` (6x) per seed, then the same mapped arm (``c4_lines_xl_mapped``)
+against the same scratch arm. Question: does the trend with the source's budget go on?
+Seed 2 runs first (``--seeds 2``), the others after it; reported whatever it shows.
+
 **Issue 11's question, fixed before running it:** does a search-trained source transfer
 better? ``lines_az``: the ``lines`` suite trained by learning from search (``az_small``),
 ``SOURCE_STEPS`` learner steps (positions searched) per seed, then the same mapped PPO
@@ -55,6 +62,7 @@ from pathlib import Path
 SEEDS = (1, 2, 3)
 SOURCE_STEPS = 400_000
 LONG_SOURCE_STEPS = 1_200_000
+XL_SOURCE_STEPS = 2_400_000
 TARGET_STEPS = 150_000
 OTHER_STEPS = 100_000
 CONFUSION = 0.1
@@ -63,6 +71,7 @@ SOURCES: dict[str, tuple[str, int, list[str], str]] = {
     "lines": ("lines", SOURCE_STEPS, [], "ppo_small"),
     "no_c4": ("classic_no_c4", SOURCE_STEPS, [], "ppo_small"),
     "lines_long": ("lines", LONG_SOURCE_STEPS, [], "ppo_small"),
+    "lines_xl": ("lines", XL_SOURCE_STEPS, [], "ppo_small"),
     "lines_conf": ("lines", SOURCE_STEPS, [f"ppo.confusion_coef={CONFUSION}"], "ppo_small"),
     "lines_az": ("lines", SOURCE_STEPS, [], "az_small"),
 }
@@ -89,6 +98,8 @@ PAIRS = [
     _arm("c4_lines_mapped_frozen", "lines", "connect_four", mapped_from="mnk_k4_m6_n7",
          steps=TARGET_STEPS, mode="freeze"),
     _arm("c4_lines_long_mapped", "lines_long", "connect_four", mapped_from="mnk_k4_m6_n7",
+         steps=TARGET_STEPS),
+    _arm("c4_lines_xl_mapped", "lines_xl", "connect_four", mapped_from="mnk_k4_m6_n7",
          steps=TARGET_STEPS),
     _arm("c4_lines_conf_mapped", "lines_conf", "connect_four", mapped_from="mnk_k4_m6_n7",
          steps=TARGET_STEPS),
