@@ -39,37 +39,51 @@ def test_profile_shares() -> None:
 
 
 def test_rollout_bench_rows_and_table() -> None:
-    games = (("tic_tac_toe", "tic_tac_toe", {}), ("connect_four", "connect_four", {}))
+    games = (
+        ("tic_tac_toe", "tic_tac_toe", {}),
+        ("connect_four", "connect_four", {}),
+        ("othello", "othello", {"size": 6}),
+    )
     rows = run_rollout_bench(games, batches=(1, 4))
-    assert [(r.label, r.batch) for r in rows] == [
-        ("tic_tac_toe", 1), ("tic_tac_toe", 4), ("connect_four", 1), ("connect_four", 4),
+    assert [(r.label, r.batch, r.shortcut) for r in rows] == [
+        ("tic_tac_toe", 1, "fill"), ("tic_tac_toe", 4, "fill"),
+        ("connect_four", 1, "own loop"), ("connect_four", 4, "own loop"),
+        ("othello", 1, None), ("othello", 4, None),
     ]  # fmt: skip
     assert all(r.stepped_ms > 0 for r in rows)
-    assert all(r.filled_ms is not None and r.filled_ms > 0 for r in rows[:2])
-    assert all(r.filled_ms is None and r.speedup is None for r in rows[2:])  # no fills
+    assert all(r.shortcut_ms is not None and r.shortcut_ms > 0 for r in rows[:4])
+    assert all(r.shortcut_ms is None and r.speedup is None for r in rows[4:])  # stepped only
     table = format_rollout_table(rows).splitlines()
-    assert table[0].split() == ["game", "device", "batch", "stepped", "ms", "filled", "ms",
-                                "speed-up"]  # fmt: skip
-    assert table[-1].split()[-2:] == ["-", "-"]
+    assert table[0].split() == ["game", "device", "batch", "stepped", "ms", "shortcut",
+                                "shortcut", "ms", "speed-up"]  # fmt: skip
+    assert table[2].split()[4] == "fill" and table[4].split()[4:6] == ["own", "loop"]
+    assert table[-1].split()[-3:] == ["-", "-", "-"]
 
 
-@pytest.mark.parametrize(("game_id", "options"), [("tic_tac_toe", {}), ("hex", {"size": 5})])
-def test_filled_and_stepped_rollouts_agree_in_distribution(
+@pytest.mark.parametrize(
+    ("game_id", "options"), [("tic_tac_toe", {}), ("hex", {"size": 5}), ("connect_four", {})]
+)
+def test_shortcut_and_stepped_rollouts_agree_in_distribution(
     game_id: str, options: dict[str, int]
 ) -> None:
-    """4,096 random playouts, stepped and filled (other random numbers), from the start
-    and from a position with player 1 to move: the shares of wins, draws and losses agree
-    within 0.04 (about 4 standard errors of their difference); a fill that gave the wrong
-    player the first move would swap tic-tac-toe's 0.58 and 0.29."""
+    """4,096 random playouts, stepped and by the game's shortcut (a fill; Connect Four's
+    own loop; other random numbers), from the start and from a position with player 1 to
+    move: the shares of wins, draws and losses agree within 0.04 (about 4 standard errors
+    of their difference); a fill that gave the wrong player the first move would swap
+    tic-tac-toe's 0.58 and 0.29 (Connect Four's 0.55 and 0.44). The shares hardly see a
+    biased choice of moves (picking Connect Four's leftmost open column half the time
+    moves them by 0.025): ``tests/test_games_playout.py`` checks its column choice over
+    every pattern of open columns."""
     game = make(game_id, **options)
     start, keys = game.init(4096), torch.arange(4096)
-    second = game.step(start, torch.zeros(4096, dtype=torch.int64))  # a corner; 1 to move
+    first = game.legal_mask(start).to(torch.uint8).argmax(dim=1)  # a corner; 1 to move
+    second = game.step(start, first)
     # player 0's wins in tic-tac-toe at random: 0.585 from the start, 0.608 after a corner
     # (200,000 stepped playouts each)
     for state, wins in ((start, 0.585), (second, 0.608)):
         shares = []
-        for fills in (False, True):
-            result = rollout(game, state, keys, 0, fills=fills)
+        for shortcuts in (False, True):
+            result = rollout(game, state, keys, 0, shortcuts=shortcuts)
             shares.append(torch.stack([(result == v).float().mean() for v in (1.0, 0.0, -1.0)]))
         assert float((shares[0] - shares[1]).abs().max()) < 0.04, shares
         if game_id == "tic_tac_toe":

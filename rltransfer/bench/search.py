@@ -9,14 +9,15 @@ settings (``max_simulations = S + 1``, see ``scripts/calibrate_mcts.py``) on one
 
     python -m rltransfer.bench.search                       # the table
     python -m rltransfer.bench.search --profile connect_four
-    python -m rltransfer.bench.search --rollouts            # stepped against filled
+    python -m rltransfer.bench.search --rollouts            # stepped against shortcuts
 
 ``--rollouts`` times one random rollout of every board from the start position, played
-move by move with the game's ``step`` and, where the game offers it, as a fill of the
-board (``Game.fill_result``, :mod:`rltransfer.games.fill`), the way the search plays it.
-The start is where stepped rollouts are longest and a fill costs what it costs anywhere,
-so the ratio is the largest there; whole searches (the table) measure the gain at the
-search's own leaves.
+move by move with the game's ``step`` and by the shortcut the search takes where the game
+offers one: a fill of the board (``Game.fill_result``, :mod:`rltransfer.games.fill`) or
+the game's own playout loop (``Game.playout_result``: Connect Four's bitboards). The start
+is where stepped rollouts are longest and a fill costs what it costs anywhere, so the
+ratio is the largest there; whole searches (the table) measure the gain at the search's
+own leaves.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def run_search_bench(
 
 
 #: (label, game id, options) of the rollout benchmark: the games whose rollouts are fills,
-#: and Connect Four, whose are not.
+#: and Connect Four, which plays them in its own loop.
 ROLLOUT_GAMES: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("tic_tac_toe", "tic_tac_toe", {}),
     ("connect_four", "connect_four", {}),
@@ -141,25 +142,38 @@ class RolloutRow:
     device: str
     batch: int
     stepped_ms: float  # one rollout of every board, move by move
-    filled_ms: float | None  # the same as a fill; None where the game has none
+    shortcut: str | None  # "fill", "own loop", or None where the game has neither
+    shortcut_ms: float | None  # the same rollouts by the shortcut
 
     @property
     def speedup(self) -> float | None:
-        return None if self.filled_ms is None else self.stepped_ms / self.filled_ms
+        return None if self.shortcut_ms is None else self.stepped_ms / self.shortcut_ms
+
+
+def rollout_shortcut(game: BoardGame, device: torch.device) -> str | None:
+    """Which of :func:`~rltransfer.search.evaluators.rollout`'s shortcuts ``game`` takes:
+    asked of one start board, as ``rollout`` asks (a class may override a hook and still
+    answer ``None``, as mnk with gravity does for fills)."""
+    probe = game.init(1, device=device)
+    cells = torch.zeros(1, game.height * game.width, dtype=torch.int64, device=device)
+    if game.fill_result(probe, cells) is not None:
+        return "fill"
+    plies = torch.zeros(1, game.max_moves, dtype=torch.int64, device=device)
+    return "own loop" if game.playout_result(probe, plies) is not None else None
 
 
 def time_rollouts(
-    game: BoardGame, batch: int, device: torch.device, fills: bool, repeats: int = 5
+    game: BoardGame, batch: int, device: torch.device, shortcuts: bool, repeats: int = 5
 ) -> float:
     """Seconds of one rollout of ``batch`` start positions (best of ``repeats``: the
     machine's noise only ever adds time)."""
     state = game.init(batch, device=device)
     keys = torch.arange(batch, device=device)
-    rollout(game, state, keys, 0, fills=fills).cpu()  # warm-up
+    rollout(game, state, keys, 0, shortcuts=shortcuts).cpu()  # warm-up
     best = float("inf")
     for draw in range(repeats):
         start = time.perf_counter()
-        rollout(game, state, keys, draw + 1, fills=fills).cpu()  # .cpu(): waits
+        rollout(game, state, keys, draw + 1, shortcuts=shortcuts).cpu()  # .cpu(): waits
         best = min(best, time.perf_counter() - start)
     return best
 
@@ -169,30 +183,30 @@ def run_rollout_bench(
     batches: Sequence[int] = BATCHES,
     device: str = "cpu",
 ) -> list[RolloutRow]:
-    """One row per (game, batch): rollouts stepped, and filled where the game can."""
+    """One row per (game, batch): rollouts stepped, and by the game's shortcut where it
+    has one."""
     rows = []
     dev = torch.device(device)
     for label, game_id, options in games:
         game = make(game_id, **options)
-        probe = game.init(1, device=dev)
-        can_fill = game.fill_result(probe, torch.zeros(1, game.height * game.width,
-                                    dtype=torch.int64, device=dev)) is not None  # fmt: skip
+        shortcut = rollout_shortcut(game, dev)
         for batch in batches:
-            stepped = time_rollouts(game, batch, dev, fills=False)
-            filled = time_rollouts(game, batch, dev, fills=True) if can_fill else None
+            stepped = time_rollouts(game, batch, dev, shortcuts=False)
+            fast = time_rollouts(game, batch, dev, shortcuts=True) if shortcut else None
             rows.append(
-                RolloutRow(label, device, batch, 1e3 * stepped,
-                           None if filled is None else 1e3 * filled)
+                RolloutRow(label, device, batch, 1e3 * stepped, shortcut,
+                           None if fast is None else 1e3 * fast)
             )  # fmt: skip
     return rows
 
 
 def format_rollout_table(rows: Sequence[RolloutRow]) -> str:
-    lines = [["game", "device", "batch", "stepped ms", "filled ms", "speed-up"]]
+    lines = [["game", "device", "batch", "stepped ms", "shortcut", "shortcut ms", "speed-up"]]
     for r in rows:
-        filled = "-" if r.filled_ms is None else f"{r.filled_ms:,.2f}"
+        fast = "-" if r.shortcut_ms is None else f"{r.shortcut_ms:,.2f}"
         speedup = "-" if r.speedup is None else f"{r.speedup:,.1f}x"
-        lines.append([r.label, r.device, f"{r.batch:,}", f"{r.stepped_ms:,.2f}", filled, speedup])
+        lines.append([r.label, r.device, f"{r.batch:,}", f"{r.stepped_ms:,.2f}",
+                      r.shortcut or "-", fast, speedup])  # fmt: skip
     return text_table(lines, left=2)
 
 
@@ -252,7 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, nargs="+", default=list(BATCHES))
     p.add_argument("--device", default="cpu")
     p.add_argument("--profile", metavar="GAME", help="profile one game (connect_four, hex)")
-    p.add_argument("--rollouts", action="store_true", help="rollouts: stepped against filled")
+    p.add_argument(
+        "--rollouts",
+        action="store_true",
+        help="rollouts: stepped against the shortcuts (fills, own loops)",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     if args.rollouts:

@@ -235,6 +235,19 @@ class BoardGame(ABC, Generic[StateT]):
         test instead of a step per ply. A finished board gives its reward."""
         return None
 
+    def playout_result(self, state: State, bits: Tensor) -> Tensor | None:
+        """Player 0's results [N] float32 of uniformly random playouts played by the
+        game's own loop, or ``None`` (the default) where it has none and the search steps
+        the game move by move.
+
+        ``bits`` [N, max_moves] int64 holds 32 random bits per board and ply (values in
+        ``[0, 2**32)``): ply ``t`` of board ``b`` draws its move from ``bits[b, t]`` alone,
+        uniformly among the legal moves (how it maps bits to a move is the game's own).
+        Connect Four has such a loop: its bitboards alone, a few dozen small ops a ply where
+        a whole step with its legal mask costs about 180. A finished board gives its reward.
+        """
+        return None
+
     @abstractmethod
     def reset_where(
         self, state: State, done: BoardMask, generator: torch.Generator | None = None

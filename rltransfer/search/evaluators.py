@@ -53,7 +53,7 @@ class RolloutEvaluator:
 
 
 def rollout(
-    game: BoardGame, state: State, keys: Tensor, draw: int, *, fills: bool = True
+    game: BoardGame, state: State, keys: Tensor, draw: int, *, shortcuts: bool = True
 ) -> Tensor:
     """[N] float32: player 0's result when every board of ``state`` is played to its end
     with uniformly random legal moves (ply ``t`` of board ``b`` drawn by
@@ -65,18 +65,29 @@ def rollout(
     every board is over: checked at every ply on the CPU, where the check is free, and
     every 8 plies elsewhere, where it is a host sync.
 
-    A game whose playouts are fills (:meth:`~rltransfer.games.core.BoardGame.fill_result`:
-    Hex, tic-tac-toe, Gomoku, mnk without gravity) is not stepped: board ``b`` fills its
-    empty cells in the order of ``noise.bits(keys[b], ROLLOUT, draw, cell)``, the same
-    uniformly random playout (``fills=False`` steps it anyway: the benchmark's comparison).
+    Two shortcuts play the same uniformly random playouts faster (``shortcuts=False``
+    steps anyway: the benchmark's comparison):
+
+    * a game whose playouts are fills (:meth:`~rltransfer.games.core.BoardGame.fill_result`:
+      Hex, tic-tac-toe, Gomoku, mnk without gravity) is not stepped: board ``b`` fills its
+      empty cells in the order of ``noise.bits(keys[b], ROLLOUT, draw, cell)``;
+    * a game with its own playout loop
+      (:meth:`~rltransfer.games.core.BoardGame.playout_result`: Connect Four) plays it
+      with the same bits per ply as the stepped loop, mapped to moves its own way.
     """
     stream = noise.bits(keys, noise.ROLLOUT, draw)
-    # the priorities cost ~1% of a stepped rollout: skipped where no fill can come back
-    if fills and type(game).fill_result is not BoardGame.fill_result:
-        cells = torch.arange(game.height * game.width, device=keys.device)
-        filled = game.fill_result(state, noise.bits(stream[:, None], cells))
-        if filled is not None:
-            return filled
+    if shortcuts:
+        # the random bits are skipped where no shortcut can come back (a class check)
+        if type(game).fill_result is not BoardGame.fill_result:
+            cells = torch.arange(game.height * game.width, device=keys.device)
+            filled = game.fill_result(state, noise.bits(stream[:, None], cells))
+            if filled is not None:
+                return filled
+        if type(game).playout_result is not BoardGame.playout_result:
+            plies = torch.arange(game.max_moves, device=keys.device)
+            played = game.playout_result(state, noise.bits(stream[:, None], plies))
+            if played is not None:
+                return played
     check_every = 1 if state.device.type == "cpu" else 8
     for ply in range(game.max_moves):
         if ply % check_every == 0 and bool(state.terminated.all()):
