@@ -135,7 +135,7 @@ class ConnectFour(Game[ConnectFourState]):
         (:meth:`Game.playout_result`), played on the two bitboards alone.
 
         Ply ``t`` drops the mover's stone into :meth:`random_column` with ``u = bits[:, t]
-        * 420 >> 32`` (uniform in ``[0, 420)``) and tests four in a row: about 20 ops on
+        * 420 >> 32`` (uniform in ``[0, 420)``) and tests four in a row: about 25 ops on
         [N] a ply, none of them a ``where`` with a scalar (on the CPU a small op costs its
         dispatch, and that one costs three). ``alive`` is -1 on a live board and 0 on a
         finished one: a finished board plays on (its moves cost nothing extra) but its
