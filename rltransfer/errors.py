@@ -33,3 +33,8 @@ class UnknownTaskError(UserError, KeyError):
 
 class UnknownPlayerError(UserError, ValueError):
     """An opponent that is neither a player name nor a run folder."""
+
+
+class LadderFileError(UserError, ValueError):
+    """A ladder's progress file (``rltransfer ladder --json PATH --resume``) that cannot be
+    read, or that was written by a ladder with other settings."""

@@ -3,9 +3,11 @@ ratings of a run's checkpoints in TensorBoard."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,12 +18,14 @@ from rltransfer.cli import main
 from rltransfer.games import make
 from rltransfer.games.core import BoardGame, State
 from rltransfer.learn.training import train
+from rltransfer.play import ladder as lad
 from rltransfer.play.evaluate import EvalResult, play_match, random_openings
 from rltransfer.play.ladder import (
     ELO_PER_NAT,
     checkpoint_players,
     fit_ratings,
     ladder_players,
+    pairing_seed,
     round_robin,
 )
 from rltransfer.play.players import GreedyPlayer, RandomPlayer
@@ -145,7 +149,7 @@ def test_round_robin_rates_greedy_above_random_on_tic_tac_toe() -> None:
     players = {"random": RandomPlayer(), "greedy": GreedyPlayer(), "mcts:30": None}
     players = ladder_players(ttt, list(players))
     seen: list[str] = []
-    results = round_robin(ttt, players, 60, torch.Generator().manual_seed(0), progress=seen.append)
+    results = round_robin(ttt, players, 60, seed=0, progress=seen.append)
     assert [(r.player, r.opponent) for r in results] == [
         ("random", "greedy"), ("random", "mcts:30"), ("greedy", "mcts:30")
     ]  # fmt: skip
@@ -155,6 +159,123 @@ def test_round_robin_rates_greedy_above_random_on_tic_tac_toe() -> None:
     assert ladder.rating("mcts:30").elo > 0
     with pytest.raises(ValueError, match="even"):
         round_robin(ttt, players, 7)
+
+
+def test_a_resumed_round_robin_plays_only_the_missing_pairings_and_what_they_would_have_been(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ttt = make("tic_tac_toe")
+    players = ladder_players(ttt, ["random", "greedy", "mcts:10"])
+    whole = round_robin(ttt, players, 8, seed=3)
+    again = round_robin(ttt, players, 8, seed=3)
+    assert again == whole  # a seed fixes every pairing
+    assert round_robin(ttt, players, 8, seed=4) != whole
+    played: list[tuple[str, str]] = []
+    real = lad.play_match
+
+    def counting(game, a, b, *args, **kwargs):  # type: ignore[no-untyped-def]
+        played.append((a.name, b.name))
+        return real(game, a, b, *args, **kwargs)
+
+    monkeypatch.setattr(lad, "play_match", counting)
+    # the middle pairing saved (its sides the other way round: it still counts), and a
+    # pairing of another length, which does not
+    flipped = dataclasses.replace(whole[1], player=whole[1].opponent, opponent=whole[1].player)
+    other_length = dataclasses.replace(whole[0], games=10, wins=whole[0].wins + 2)
+    saved: list[EvalResult] = []
+    resumed = round_robin(
+        ttt, players, 8, seed=3, done=[flipped, other_length], on_result=saved.append
+    )
+    assert len(played) == 2 and saved == [whole[0], whole[2]]
+    assert resumed == [whole[0], flipped, whole[2]]
+    assert pairing_seed(3, "a", "b") == pairing_seed(3, "b", "a") != pairing_seed(4, "a", "b")
+
+
+def test_cli_ladder_resumes_an_interrupted_ladder_from_its_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    players = ["random", "greedy", "mcts:10"]
+    argv = ["--game", "tic_tac_toe", "--games", "8", "--quiet", "--seed", "5"]
+    argv = ["ladder", *players, *argv]
+    whole = tmp_path / "whole.json"
+    assert main([*argv, "--json", str(whole)]) == 0
+    real, calls = lad.play_match, []
+
+    def interrupted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lad, "play_match", interrupted)
+    part = tmp_path / "part.json"
+    assert main([*argv, "--json", str(part)]) == 130
+    assert "1 of 3 pairings saved" in capsys.readouterr().err
+    saved = json.loads(part.read_text())
+    assert saved["complete"] is False and len(saved["pairings"]) == 1
+    monkeypatch.setattr(lad, "play_match", real)
+    assert main([*argv, "--json", str(part), "--resume"]) == 0
+    assert "(1 already played" in capsys.readouterr().out
+    finished, expected = json.loads(part.read_text()), json.loads(whole.read_text())
+    assert finished["complete"] is True and finished == expected
+    # a finished ladder with a player added plays only the new player's pairings
+    calls.clear()
+    monkeypatch.setattr(lad, "play_match", interrupted)
+    argv = ["ladder", *players, "mcts:3", *argv[4:]]
+    assert main([*argv, "--json", str(part), "--resume"]) == 130  # at the 2nd of 3 new
+    assert len(json.loads(part.read_text())["pairings"]) == 4
+
+
+def ladder_file(case: str) -> str:
+    """A ladder JSON of random against greedy (8 games, seed 0), broken as ``case`` says."""
+    good: dict[str, Any] = {
+        "game": "tic_tac_toe", "games_per_pair": 8, "opening_plies": 2, "seed": 0,
+        "complete": False, "pairings": [pairing("random", "greedy", 1, 2, 5).to_dict()],
+    }  # fmt: skip
+    if case == "bad counts":
+        good["pairings"][0]["wins"] = 3
+    elif case == "wrong type":
+        good["pairings"][0]["games"] = "8"
+    elif case == "stranger":
+        good["pairings"].append(pairing("random", "mcts:3", 1, 2, 5).to_dict())
+    elif case == "twice":
+        good["pairings"].append(pairing("greedy", "random", 5, 2, 1).to_dict())
+    elif case == "not json":
+        return "{not json"
+    elif case == "no pairings":
+        return '{"game": "tic_tac_toe"}'
+    return json.dumps(good)
+
+
+@pytest.mark.parametrize(
+    ("case", "extra", "message"),
+    [
+        ("missing", [], "no such file to resume"),
+        ("not json", [], "not a readable ladder JSON"),
+        ("no pairings", [], "no list of pairings"),
+        ("good", ["--games", "10"], "games_per_pair 8 there, 10 here"),
+        ("good", ["--seed", "1"], "seed 0 there, 1 here"),
+        ("good", ["--openings", "4"], "opening_plies 2 there, 4 here"),
+        ("bad counts", [], "must add up to its games"),
+        ("wrong type", [], "'games' must be int, got '8'"),
+        ("stranger", [], "players not named here: mcts:3"),
+        ("twice", [], "a pairing is listed twice"),
+    ],
+)
+def test_cli_ladder_refuses_a_file_it_cannot_resume_and_leaves_it_alone(
+    tmp_path: Path, case: str, extra: list[str], message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    path = tmp_path / "ladder.json"
+    if case != "missing":
+        path.write_text(ladder_file(case))
+    argv = ["ladder", "random", "greedy", "--game", "tic_tac_toe", "--games", "8", "--quiet",
+            "--json", str(path), "--resume", *extra]  # fmt: skip
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert path.is_file() == (case != "missing")
+    if case != "missing":
+        assert path.read_text() == ladder_file(case)
 
 
 @pytest.fixture(scope="module")
@@ -202,6 +323,7 @@ def test_cli_ladder_with_checkpoints_logs_their_ratings(
         (["random", "{run}"], "cannot play connect_four"),
         (["random", "random"], "named twice"),
         (["random", "greedy", "--games", "7"], "even"),
+        (["random", "greedy", "--resume"], "--resume continues the ladder saved in --json"),
     ],
 )
 def test_cli_ladder_refuses_what_it_cannot_rate(

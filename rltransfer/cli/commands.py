@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -135,10 +135,13 @@ def _cmd_ladder(args: argparse.Namespace) -> int:
     from rltransfer.games import make, parse_game_spec
     from rltransfer.learn.training import resolve_device
     from rltransfer.play import ladder as lad
+    from rltransfer.play.evaluate import EvalResult
     from rltransfer.specs.config import ConfigError
 
     if args.log and not args.checkpoints:
         raise ConfigError("--log writes the ratings of --checkpoints RUN: name the run")
+    if args.resume and not args.json:
+        raise ConfigError("--resume continues the ladder saved in --json PATH: name the file")
     if args.games % 2:
         raise ConfigError(f"--games must be even (each opening from both seats), got {args.games}")
     device = resolve_device(args.device)
@@ -154,23 +157,47 @@ def _cmd_ladder(args: argparse.Namespace) -> int:
     anchor = args.anchor if args.anchor is not None else next(iter(names), "")
     if anchor not in names:
         raise ConfigError(f"--anchor {anchor!r} is not one of the players: {', '.join(names)}")
+    settings = lad.ladder_settings(args.game, args.games, args.openings, args.seed)
+    done = lad.load_progress(args.json, settings) if args.resume else []
+    strangers = sorted({n for r in done for n in (r.player, r.opponent)} - names.keys())
+    if strangers:
+        raise ConfigError(
+            f"{args.json} has pairings of players not named here: {', '.join(strangers)}; "
+            "name them too, or write this ladder to another --json"
+        )
     players = lad.ladder_players(game, names, device)  # all resolved before a game is played
-    gen = torch.Generator(device=device).manual_seed(args.seed)
     pairs = len(players) * (len(players) - 1) // 2
+    saved = list(done)
+
+    def save(result: EvalResult) -> None:
+        saved.append(result)
+        lad.save_progress(args.json, settings, saved)
+
     with _progress("ladder", "pairing", args.quiet) as progress:
-        print(f"{args.game}: {len(players)} players, {pairs} pairings of {args.games} games")
-        results = lad.round_robin(
-            game, players, args.games, gen, device, opening_plies=args.openings,
-            progress=progress,
-        )  # fmt: skip
+        print(
+            f"{args.game}: {len(players)} players, {pairs} pairings of {args.games} games"
+            + (f" ({len(done)} already played, from {args.json})" if args.resume else "")
+        )
+        try:
+            results = lad.round_robin(
+                game, players, args.games, args.seed, device, opening_plies=args.openings,
+                done=done, progress=progress, on_result=save if args.json else None,
+            )  # fmt: skip
+        except KeyboardInterrupt:
+            if args.json:
+                print(
+                    f"ladder stopped: {len(saved)} of {pairs} pairings saved in {args.json}; "
+                    "continue with the same command and --resume",
+                    file=sys.stderr,
+                )
+            raise
     ladder = lad.fit_ratings(
         results, anchor, prior_draws=args.prior_draws, game=args.game,
         opening_plies=args.openings,
     )  # fmt: skip
     print(lad.format_ladder(ladder))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(ladder.to_dict(), f, indent=1)
+        lad.save_progress(args.json, settings, results, ladder)
     if args.log:
         task = lad.run_task(args.checkpoints, game)
         where = lad.log_checkpoint_ratings(args.checkpoints, ladder, history, task)

@@ -264,7 +264,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--prior-draws", type=float, default=2.0, help="virtual draws per pairing (default 2)"
     )
-    p.add_argument("--json", metavar="PATH", help="also write the ladder as JSON")
+    p.add_argument(
+        "--json", metavar="PATH",
+        help="also write the ladder as JSON, saved after every pairing (see --resume)",
+    )  # fmt: skip
+    p.add_argument(
+        "--resume", action="store_true",
+        help="take the pairings already in --json PATH as played (an interrupted ladder, "
+        "or a finished one with players added) and play the rest",
+    )  # fmt: skip
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=_positive_int, default=1)

@@ -64,6 +64,36 @@ class EvalResult:
         """Plain JSON-ready dict (str, int and float values only)."""
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: Any) -> EvalResult:
+        """The result that :meth:`to_dict` wrote, checked: a ``ValueError`` naming what
+        is missing, extra or of the wrong type, or counts that do not add up."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a match result must be a JSON object, got {type(data).__name__}")
+        fields = {f.name: f.type for f in dataclasses.fields(cls)}
+        missing, extra = fields.keys() - data.keys(), data.keys() - fields.keys()
+        if missing or extra:
+            raise ValueError(
+                f"a match result has missing keys {sorted(missing)} / unknown keys {sorted(extra)}"
+            )
+        for name, kind in fields.items():
+            value = data[name]
+            ok = (
+                isinstance(value, str) if kind == "str"
+                else isinstance(value, int) and not isinstance(value, bool) if kind == "int"
+                else isinstance(value, (int, float)) and not isinstance(value, bool)
+            )  # fmt: skip
+            if not ok:
+                raise ValueError(f"a match result's {name!r} must be {kind}, got {value!r}")
+        result = cls(**data)
+        if min(result.wins, result.draws, result.losses) < 0 or (
+            result.wins + result.draws + result.losses != result.games
+        ):
+            raise ValueError(
+                f"a match result's wins, draws and losses must add up to its games: {data}"
+            )
+        return result
+
 
 def wilson_interval(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
     """Wilson score interval of a proportion ``p`` observed over ``n`` trials.

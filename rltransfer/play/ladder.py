@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import math
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rltransfer.errors import LadderFileError
 from rltransfer.games.core import BoardGame
 from rltransfer.play.evaluate import EvalResult, play_match
 from rltransfer.play.players import Player, player_for, split_run
@@ -37,7 +40,7 @@ from rltransfer.runs.checkpoint import (
     read_network,
     versions_in,
 )
-from rltransfer.runs.folder import RunLock
+from rltransfer.runs.folder import RunLock, write_text_atomic
 from rltransfer.runs.metrics import LADDER_DIR, RunLogger, ladder_tag
 
 #: Elo points per natural-log unit of odds: 400 Elo is odds of 10 to 1.
@@ -91,19 +94,33 @@ class Ladder:
         return [r.player for r in self.ratings]
 
 
+def pairing_seed(seed: int, a: str, b: str) -> int:
+    """The seed of the pairing of players ``a`` and ``b`` (either order) in a ladder seeded
+    ``seed``. Each pairing draws its openings and its players' random moves from its own
+    generator, so it plays the same games whichever pairings were played before it: a
+    resumed ladder plays what an uninterrupted one would have."""
+    names = "\0".join(sorted((a, b))).encode()
+    return (seed * 0x9E3779B1 + zlib.crc32(names)) % 2**63
+
+
 def round_robin(
     game: BoardGame,
     players: Mapping[str, Player],
     games_per_pair: int,
-    generator: torch.Generator | None = None,
+    seed: int = 0,
     device: torch.device | str | None = None,
     *,
     opening_plies: int = 2,
+    done: Sequence[EvalResult] = (),
     progress: Callable[[str], None] | None = None,
+    on_result: Callable[[EvalResult], None] | None = None,
 ) -> list[EvalResult]:
     """Every pairing of ``players`` (by label), ``games_per_pair`` games each (even: half
-    the openings from each seat), from the first-named player's side; ``progress(label)``
-    is called after each pairing."""
+    the openings from each seat), from the first-named player's side, each seeded by
+    :func:`pairing_seed`. A pairing of ``done`` between two of ``players`` (in either
+    order) with ``games_per_pair`` games is taken as played, not played again.
+    ``progress(label)`` is called after each pairing played, ``on_result(result)`` with
+    its result (to save it)."""
     if len(players) < 2:
         raise ValueError(f"a ladder needs at least two players, got {list(players)}")
     if games_per_pair < 2 or games_per_pair % 2:
@@ -111,12 +128,81 @@ def round_robin(
             f"games per pairing must be even and >= 2 (each opening from both seats), "
             f"got {games_per_pair}"
         )
+    played = {frozenset((r.player, r.opponent)): r for r in done if r.games == games_per_pair}
     results = []
     for (a, pa), (b, pb) in itertools.combinations(players.items(), 2):
-        r = play_match(game, pa, pb, games_per_pair, generator, device, opening_plies=opening_plies)
-        results.append(dataclasses.replace(r, player=a, opponent=b))
+        if frozenset((a, b)) in played:
+            results.append(played[frozenset((a, b))])
+            continue
+        gen = torch.Generator(device=device or "cpu").manual_seed(pairing_seed(seed, a, b))
+        r = play_match(game, pa, pb, games_per_pair, gen, device, opening_plies=opening_plies)
+        r = dataclasses.replace(r, player=a, opponent=b)
+        results.append(r)
+        if on_result is not None:
+            on_result(r)
         if progress is not None:
             progress(f"{a} vs {b}: {r.score:.2f}")
+    return results
+
+
+# --------------------------------------------------------------------------- progress file
+#: What a ladder's JSON must share with the ladder that resumes from it.
+SETTINGS = ("game", "games_per_pair", "opening_plies", "seed")
+
+
+def ladder_settings(
+    game: str, games_per_pair: int, opening_plies: int, seed: int
+) -> dict[str, Any]:
+    """The settings a resumed ladder must share with the one that wrote the file (the
+    prior and the anchor only change the fit, so they may differ)."""
+    return {
+        "game": game, "games_per_pair": games_per_pair, "opening_plies": opening_plies,
+        "seed": seed,
+    }  # fmt: skip
+
+
+def save_progress(
+    path: str | Path,
+    settings: Mapping[str, Any],
+    pairings: Sequence[EvalResult],
+    ladder: Ladder | None = None,
+) -> None:
+    """Write the pairings played so far (``complete: false``), or with ``ladder`` the
+    whole fitted ladder (``complete: true``), with the settings, to ``path`` as JSON in
+    one atomic replace: an interrupted ladder loses at most the pairing it was playing."""
+    if ladder is None:
+        body = {**settings, "complete": False, "pairings": [r.to_dict() for r in pairings]}
+    else:
+        body = {**ladder.to_dict(), **settings, "complete": True}
+    write_text_atomic(Path(path), json.dumps(body, indent=1) + "\n")
+
+
+def load_progress(path: str | Path, settings: Mapping[str, Any]) -> list[EvalResult]:
+    """The pairings a ladder's JSON holds (:func:`save_progress`), checked: a
+    :class:`~rltransfer.errors.LadderFileError` when the file cannot be read, is not a
+    ladder's, or was written with other settings (``settings``: :func:`ladder_settings`).
+    The file is data: read as JSON, nothing in it is run."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise LadderFileError(
+            f"{path}: no such file to resume (run without --resume first)"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise LadderFileError(f"{path}: not a readable ladder JSON ({e})") from e
+    if not isinstance(data, dict) or not isinstance(data.get("pairings"), list):
+        raise LadderFileError(f"{path}: not a ladder's JSON (no list of pairings)")
+    differ = [k for k in SETTINGS if data.get(k) != settings[k]]
+    if differ:
+        said = ", ".join(f"{k} {data.get(k)!r} there, {settings[k]!r} here" for k in differ)
+        raise LadderFileError(f"{path} was written by a ladder with other settings: {said}")
+    try:
+        results = [EvalResult.from_dict(r) for r in data["pairings"]]
+    except ValueError as e:
+        raise LadderFileError(f"{path}: {e}") from e
+    if len({frozenset((r.player, r.opponent)) for r in results}) != len(results):
+        raise LadderFileError(f"{path}: a pairing is listed twice")
     return results
 
 
