@@ -202,6 +202,52 @@ def test_the_solver_proves_wins_at_once_and_draws_or_losses_only_when_all_is_pro
     assert root_after([UNPROVEN, -1, UNPROVEN]) == 1  # one move wins: proven at once
 
 
+def random_positions(game: BoardGame, n: int, plies: int, seed: int) -> State:
+    """``n`` boards after up to ``plies`` random plies each (some may be over)."""
+    gen = torch.Generator().manual_seed(seed)
+    state, depth = game.init(n), torch.randint(0, plies + 1, (n,), generator=gen)
+    for ply in range(plies):
+        state = game.step(state, game.random_action(state, gen), ~state.terminated & (depth > ply))
+    return state
+
+
+@pytest.mark.parametrize(
+    ("game_id", "options", "plies"),
+    [("tic_tac_toe", {}, 4), ("connect_four", {}, 24), ("hex", {"size": 5}, 16),
+     ("othello", {"size": 6}, 28)],
+)  # fmt: skip
+def test_the_solver_proving_from_new_terminals_alone_proves_what_solving_every_path_does(
+    game_id: str, options: dict[str, int], plies: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The search solves only the boards whose simulation added a terminal node, each up
+    to the first ancestor its proof leaves unchanged. After every simulation, solving every
+    node of every path must change nothing more, and the whole search must equal one
+    that solves every path every time."""
+    from rltransfer.search import mcts
+
+    game = make(game_id, **options)
+    state = random_positions(game, 24, plies, seed=plies)
+    incremental = mcts.solve
+    checks: list[bool] = []
+    proofs = []  # non-terminal nodes proven, after each simulation
+
+    def checked(tree: Tree, path: Tensor, new_proof: Tensor | None = None) -> None:
+        incremental(tree, path, new_proof)
+        after = tree.outcome.clone()
+        incremental(tree, path)  # every node on every path
+        checks.append(torch.equal(after, tree.outcome))
+        proofs.append(int(((after != UNPROVEN) & ~tree.terminal).sum()))
+
+    monkeypatch.setattr(mcts, "solve", checked)
+    fast = run(game, state, uct(150))
+    assert len(checks) == 150 and all(checks)
+    monkeypatch.setattr(mcts, "solve", lambda tree, path, new_proof=None: incremental(tree, path))
+    full = run(game, state, uct(150))
+    assert torch.equal(fast.visits, full.visits) and torch.equal(fast.action, full.action)
+    assert torch.equal(fast.outcome, full.outcome) and torch.equal(fast.proven, full.proven)
+    assert proofs[-1] >= 24  # the searches did prove positions, not only find terminals
+
+
 def test_a_finished_board_is_left_alone() -> None:
     game = make("tic_tac_toe")
     over = scripted(game, [0, 3, 1, 4, 2], n=1)  # X won

@@ -141,7 +141,7 @@ def search(
         path = torch.cat([walk.path, node[:, None]], dim=1)
         backup(tree, path, torch.cat([columns, walk.depth[:, None] + 1], dim=1), value)
         if config.solve:
-            solve(tree, path)
+            solve(tree, path, walk.added & leaf_state.terminated)
         new_depth = torch.where(walk.added, walk.depth + 1, 0)
         depth = max(depth, int(new_depth.max()))  # the one host sync per simulation
     return _result(tree, config, root)
@@ -231,7 +231,9 @@ def _descend(
     tree: Tree, config: SearchConfig, levels: int, sim: int, root: _GumbelRoot | None
 ) -> _Descent:
     """Walk every tree from the root for at most ``levels`` steps (the deepest node + 1:
-    enough for every board to reach an unexpanded action or a finished game)."""
+    enough for every board to reach an unexpanded action or a finished game). On the CPU
+    the walk ends once every board has stopped (a free check there); the path's later
+    entries would all have been padding."""
     n, dev = tree.batch_size, tree.visits.device
     ar = torch.arange(n, device=dev)
     node = torch.zeros(n, dtype=torch.int64, device=dev)
@@ -241,6 +243,8 @@ def _descend(
     added = torch.zeros_like(stop)
     path = [node]
     for level in range(levels):
+        if level > 0 and dev.type == "cpu" and bool(stop.all()):
+            break
         if level == 0 and root is not None:
             choice = root.select(tree, config, sim)
         else:

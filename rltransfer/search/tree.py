@@ -196,22 +196,39 @@ def backup(tree: Tree, path: Tensor, depth: Tensor, value: Tensor) -> None:
     tree.value_sum.scatter_add_(1, path, torch.where(real, sign * value[:, None], 0.0))
 
 
-def solve(tree: Tree, path: Tensor) -> None:
+def solve(tree: Tree, path: Tensor, new_proof: Tensor | None = None) -> None:
     """Prove what the children of the nodes on ``path`` [N, L] (root first) now prove,
     from the deepest entry up (an MCTS-solver: Winands, Bjornsson and Saito 2008).
 
     A node is a proven win for its mover if one child is a proven loss for the child's
     mover; once every legal child is proven, the node's result is the best of theirs
     (a loss if all are wins for the opponent, else a draw if one is a draw). Recomputing
-    a node that nothing changed below is harmless, so every node on the path is visited.
+    a node that nothing changed below is harmless.
+
+    ``new_proof`` [N] bool names the boards whose simulation added a terminal node (the
+    only new proof a simulation brings: a new non-terminal leaf is unproven, as its
+    unexpanded edge was, and a terminal met again was solved when it was added). Then
+    only those boards are solved, and a board stops at the first ancestor that its
+    proof leaves as it was (nothing above can change); on the CPU the loop also ends
+    once no board is left (a host check per level, which a GPU would pay for). Without
+    it every node on the path is solved.
     """
     ar = torch.arange(tree.batch_size, device=path.device)
+    real = path != tree.scratch
+    leaf = torch.where(real, torch.arange(path.shape[1], device=path.device), -1).amax(dim=1)
+    going = torch.ones_like(real[:, 0]) if new_proof is None else new_proof.clone()
+    early = new_proof is not None and path.device.type == "cpu"
     for d in range(path.shape[1] - 1, -1, -1):
+        if early and not bool(going.any()):
+            break
         node = path[:, d]
         kids, legal = tree.edges(node)
         _, _, proven = tree.child_stats(kids)
         known = legal & (proven != UNPROVEN)
-        best = torch.where(known, proven, -2).amax(dim=1)
+        best = torch.where(known, proven, -2).amax(dim=1).to(torch.int8)
         decided = (best == 1) | (known == legal).all(dim=1)
-        update = decided & ~tree.terminal[ar, node] & (node != tree.scratch)
-        tree.outcome[ar, node] = torch.where(update, best.to(torch.int8), tree.outcome[ar, node])
+        update = going & decided & ~tree.terminal[ar, node] & (node != tree.scratch)
+        old = tree.outcome[ar, node]
+        tree.outcome[ar, node] = torch.where(update, best, old)
+        if new_proof is not None:  # past a real ancestor, only a change goes on up
+            going = going & ((update & (best != old)) | ~real[:, d] | (d >= leaf))
