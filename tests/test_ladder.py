@@ -234,6 +234,10 @@ def ladder_file(case: str) -> str:
     }  # fmt: skip
     if case == "bad counts":
         good["pairings"][0]["wins"] = 3
+    elif case == "short pairing":
+        good["pairings"].append(pairing("greedy", "mcts:3", 1, 0, 1).to_dict())
+    elif case == "self":
+        good["pairings"].append(pairing("greedy", "greedy", 4, 0, 4).to_dict())
     elif case == "wrong type":
         good["pairings"][0]["games"] = "8"
     elif case == "stranger":
@@ -260,6 +264,8 @@ def ladder_file(case: str) -> str:
         ("wrong type", [], "'games' must be int, got '8'"),
         ("stranger", [], "players not named here: mcts:3"),
         ("twice", [], "a pairing is listed twice"),
+        ("short pairing", [], "greedy vs mcts:3 has 2 games"),
+        ("self", [], "greedy vs greedy has 8 games"),
     ],
 )
 def test_cli_ladder_refuses_a_file_it_cannot_resume_and_leaves_it_alone(

@@ -201,6 +201,12 @@ def load_progress(path: str | Path, settings: Mapping[str, Any]) -> list[EvalRes
         results = [EvalResult.from_dict(r) for r in data["pairings"]]
     except ValueError as e:
         raise LadderFileError(f"{path}: {e}") from e
+    for r in results:
+        if r.player == r.opponent or r.games != settings["games_per_pair"]:
+            raise LadderFileError(
+                f"{path}: the pairing {r.player} vs {r.opponent} has {r.games} games; a "
+                f"ladder's pairings are of two players and {settings['games_per_pair']} games"
+            )
     if len({frozenset((r.player, r.opponent)) for r in results}) != len(results):
         raise LadderFileError(f"{path}: a pairing is listed twice")
     return results
