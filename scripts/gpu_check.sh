@@ -41,7 +41,8 @@ step environment | tee "$OUT/env.txt"
 if want tests; then
 step "gpu tests" | tee "$OUT/tests.txt"
 timeout 150 "$PY" -m pytest -m gpu -q -p no:cacheprovider tests/test_gpu.py \
-  tests/test_views_gymnasium.py tests/test_search_gpu.py tests/test_compiled.py 2>&1 | tail -25 \
+  tests/test_views_gymnasium.py tests/test_search_gpu.py tests/test_compiled.py \
+  tests/test_games_fill.py tests/test_games_playout.py 2>&1 | tail -25 \
   | tee -a "$OUT/tests.txt"
 
 fi
