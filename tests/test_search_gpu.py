@@ -1,8 +1,9 @@
 """The search on a GPU equals the search on the CPU (``-m gpu``; deselected by default).
 
 Random numbers are per-board integer hashes (``rltransfer.search.noise``), identical on
-both devices, and rollouts step the same games; only UCT's float ``log`` / ``sqrt`` could
-differ in the last bit, which matters only at an exact tie.
+both devices, and rollouts play the same games (stepped, filled, or in Connect Four's own
+loop, all integer ops); only UCT's float ``log`` / ``sqrt`` could differ in the last bit,
+which matters only at an exact tie.
 """
 
 from __future__ import annotations
