@@ -22,9 +22,10 @@ their boards' moves at each ply: ``mcts:S`` as one batched search, OpenSpiel boa
     python scripts/calibrate_mcts.py --game connect_four --simulations 100 1000 --games 400
     python scripts/calibrate_mcts.py --game hex_7 --simulations 100 --games 400
 
-``hex_7`` is Hex on a 7 x 7 board (OpenSpiel's ``hex(board_size=7)``), whose random
-rollouts are fills of the board (``Game.fill_result``): the calibration checks them against
-OpenSpiel's move-by-move rollouts too.
+``hex_7`` is Hex on a 7 x 7 board (OpenSpiel's ``hex(board_size=7)``). The random
+rollouts of tic-tac-toe and Hex are fills of the board (``Game.fill_result``) and Connect
+Four's run in its own bitboard loop (``Game.playout_result``): the calibration checks those
+shortcuts against OpenSpiel's move-by-move rollouts too.
 """
 
 from __future__ import annotations

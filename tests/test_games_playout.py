@@ -90,6 +90,13 @@ def test_the_column_choice_is_uniform_over_the_open_columns() -> None:
         ]
 
 
+def test_an_empty_batch_plays_nothing() -> None:
+    game = ConnectFour()
+    empty = game.init(2).index(torch.tensor([], dtype=torch.int64))
+    result = game.playout_result(empty, torch.zeros(0, game.max_moves, dtype=torch.int64))
+    assert result.shape == (0,) and result.dtype == torch.float32
+
+
 @pytest.mark.parametrize(
     ("game_id", "options"),
     [

@@ -48,6 +48,32 @@ def _column_table() -> Tensor:
 
 
 @dataclasses.dataclass(frozen=True)
+class _Tables:
+    """Connect Four's constants on one device."""
+
+    cell_bits: Tensor  # [42] the bit of each action's cell
+    columns: Tensor  # [128 * 420] the column-choice table (see _column_table)
+    column_bits: Tensor  # [7] the bits of each column
+    shifts: Tensor  # [4, 1] the four line directions as shifts
+    doubled: Tensor  # [4, 1] twice them
+
+    @classmethod
+    def on(cls, device: torch.device) -> _Tables:
+        return cls(
+            cell_bits=torch.tensor([r * _W + c for r in range(ROWS) for c in range(COLS)]),
+            columns=_column_table(),
+            column_bits=torch.tensor([_COLUMN0 << c for c in range(COLS)]),
+            shifts=torch.tensor(_DIRECTIONS)[:, None],
+            doubled=2 * torch.tensor(_DIRECTIONS)[:, None],
+        ).to(device)
+
+    def to(self, device: torch.device) -> _Tables:
+        return _Tables(
+            **{f.name: getattr(self, f.name).to(device) for f in dataclasses.fields(self)}
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class ConnectFourState(StonesState):
     """``mover`` and ``other`` bitboards in the layout of the module docstring."""
 
@@ -64,16 +90,12 @@ class ConnectFour(Game[ConnectFourState]):
 
     def __init__(self, *, illegal_action: IllegalActionMode = "lose") -> None:
         super().__init__(illegal_action=illegal_action)
-        self._tables: dict[torch.device, tuple[Tensor, Tensor, Tensor]] = {}
+        self._tables: dict[torch.device, _Tables] = {}
 
-    def _consts(self, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
-        """(bit of each action's cell [42], column-choice table [128 * 420], the bits of
-        each column [7]) on ``device``."""
+    def _consts(self, device: torch.device) -> _Tables:
+        """The lookup tables on ``device`` (built once per device: no per-step copies)."""
         if device not in self._tables:
-            bits = torch.tensor([r * _W + c for r in range(ROWS) for c in range(COLS)])
-            columns = torch.tensor([_COLUMN0 << c for c in range(COLS)])
-            tables = (bits, _column_table(), columns)
-            self._tables[device] = tuple(t.to(device) for t in tables)  # type: ignore[assignment]
+            self._tables[device] = _Tables.on(device)
         return self._tables[device]
 
     def _init(self, n: int, device: torch.device) -> ConnectFourState:
@@ -87,7 +109,7 @@ class ConnectFour(Game[ConnectFourState]):
 
     def _legal_mask(self, state: State) -> Tensor:
         state = self._own(state)
-        return bits_to_cells(self._landing(state), self._consts(state.device)[0])
+        return bits_to_cells(self._landing(state), self._consts(state.device).cell_bits)
 
     def _is_legal(self, state: State, action: Tensor) -> Tensor:
         state = self._own(state)
@@ -96,7 +118,7 @@ class ConnectFour(Game[ConnectFourState]):
     def _apply(self, state: State, action: Tensor) -> ConnectFourState:
         state = self._own(state)
         placed = state.mover | (1 << _action_bit(action))
-        return play(self, state, placed, _has_four(placed))
+        return play(self, state, placed, _has_four(placed, self._consts(state.device)))
 
     def null_move(self, state: State) -> ConnectFourState:
         state = self._own(state)
@@ -104,7 +126,7 @@ class ConnectFour(Game[ConnectFourState]):
 
     def board(self, state: State) -> Tensor:
         state = self._own(state)
-        return stone_board(state, self._consts(state.device)[0], ROWS, COLS)
+        return stone_board(state, self._consts(state.device).cell_bits, ROWS, COLS)
 
     def observe(self, state: State, player: Tensor | None = None) -> Tensor:
         state = self._own(state)
@@ -112,7 +134,7 @@ class ConnectFour(Game[ConnectFourState]):
         if player is not None:
             mover_views = player == state.current_player
             own, opp = torch.where(mover_views, own, opp), torch.where(mover_views, opp, own)
-        cells = bits_to_cells(torch.stack([own, opp], dim=1), self._consts(state.device)[0])
+        cells = bits_to_cells(torch.stack([own, opp], dim=1), self._consts(state.device).cell_bits)
         return cells.view(-1, 2, ROWS, COLS).to(torch.float32)
 
     def random_action(self, state: State, generator: torch.Generator | None = None) -> Tensor:
@@ -127,15 +149,14 @@ class ConnectFour(Game[ConnectFourState]):
         [N] uniform in ``[0, 420)``; ``free`` [N] is the board's empty cells (``~(mover |
         other)``; a column is open while its top cell is empty). A full board gives
         column 0."""
-        table = self._consts(free.device)[1]
-        return table.take((free & _ROW) * _DRAWS + u)
+        return self._consts(free.device).columns.take((free & _ROW) * _DRAWS + u)
 
     def playout_result(self, state: State, bits: Tensor) -> Tensor:
         """Player 0's results [N] float32 of uniformly random playouts
         (:meth:`Game.playout_result`), played on the two bitboards alone.
 
         Ply ``t`` drops the mover's stone into :meth:`random_column` with ``u = bits[:, t]
-        * 420 >> 32`` (uniform in ``[0, 420)``) and tests four in a row: about 25 ops on
+        * 420 >> 32`` (uniform in ``[0, 420)``) and tests four in a row: about 22 ops on
         [N] a ply, none of them a ``where`` with a scalar (on the CPU a small op costs its
         dispatch, and that one costs three). ``alive`` is -1 on a live board and 0 on a
         finished one: a finished board plays on (its moves cost nothing extra) but its
@@ -144,14 +165,18 @@ class ConnectFour(Game[ConnectFourState]):
         is then empty) and its result stays 0, a draw.
         """
         state = self._own(state)
-        column_bits = self._consts(state.device)[2]
+        tables = self._consts(state.device)
         mover, other = state.mover, state.other
         alive = state.terminated.to(torch.int64) - 1
         result = torch.where(state.terminated, state.reward, 0.0)
         wins = (self._mover_sign(state), -self._mover_sign(state))  # the mover's, by ply parity
         draws = (bits * _DRAWS) >> 32
-        plies = self.max_moves - int(state.step_count.min())  # the most any board has left
-        check_every = 1 if state.device.type == "cpu" else 8
+        on_cpu = state.device.type == "cpu"
+        # the most plies any board has left; elsewhere that would be one more host sync
+        plies = (
+            self.max_moves - int(state.step_count.min()) if on_cpu and len(bits) else self.max_moves
+        )
+        check_every = 1 if on_cpu else 8
         for ply in range(plies):
             if ply % check_every == 0 and not bool(alive.any()):
                 break
@@ -159,8 +184,8 @@ class ConnectFour(Game[ConnectFourState]):
             free = ~occupied
             landing = free & ((occupied >> _W) | _BOTTOM)
             column = self.random_column(free, draws[:, ply])
-            placed = mover | (landing & column_bits.take(column))
-            won = _has_four(placed & alive)
+            placed = mover | (landing & tables.column_bits.take(column))
+            won = _has_four(placed & alive, tables)
             result = torch.where(won, wins[ply % 2], result)
             alive = alive * ~won
             mover, other = other, placed
@@ -192,17 +217,9 @@ def _action_bit(action: Tensor) -> Tensor:
     return action + action // COLS
 
 
-@functools.cache
-def _shifts(device: torch.device) -> tuple[Tensor, Tensor]:
-    """The four line directions as shifts [4, 1], and twice them, on ``device``."""
-    shifts = torch.tensor(_DIRECTIONS, device=device)[:, None]
-    return shifts, 2 * shifts
-
-
-def _has_four(stones: Tensor) -> Tensor:
+def _has_four(stones: Tensor, tables: _Tables) -> Tensor:
     """[N] bool: whether bitboards [N] hold four in a row in any direction (all four
     directions at once on [4, N]: six ops instead of twenty, which is most of a random
     playout's ply)."""
-    shifts, doubled = _shifts(stones.device)
-    pairs = stones & (stones >> shifts)
-    return (pairs & (pairs >> doubled)).any(dim=0)
+    pairs = stones & (stones >> tables.shifts)
+    return (pairs & (pairs >> tables.doubled)).any(dim=0)

@@ -243,8 +243,9 @@ class BoardGame(ABC, Generic[StateT]):
         ``bits`` [N, max_moves] int64 holds 32 random bits per board and ply (values in
         ``[0, 2**32)``): ply ``t`` of board ``b`` draws its move from ``bits[b, t]`` alone,
         uniformly among the legal moves (how it maps bits to a move is the game's own).
-        Connect Four has such a loop: its bitboards alone, a few dozen small ops a ply where
-        a whole step with its legal mask costs about 180. A finished board gives its reward.
+        Connect Four has such a loop: its bitboards alone, about 22 small ops a ply where a
+        step with its legal mask and random choice costs about 65 (at 16 boards, counted by
+        the profiler). A finished board gives its reward.
         """
         return None
 

@@ -42,8 +42,9 @@ class Evaluator(Protocol):
 
 class RolloutEvaluator:
     """One random rollout per leaf: uniform legal moves to the end of the game, played
-    on every leaf at once with the game's own batched ``step`` (or, where the game can,
-    as a fill of the board: :func:`rollout`); the value is the result."""
+    on every leaf at once with the game's own batched ``step``, or by a shortcut where the
+    game has one (a fill of the board, or the game's own playout loop: :func:`rollout`);
+    the value is the result."""
 
     gives_priors = False
 
