@@ -19,7 +19,7 @@ from rltransfer.games import make
 from rltransfer.games.core import BoardGame, State
 from rltransfer.learn.training import train
 from rltransfer.play import ladder as lad
-from rltransfer.play.evaluate import EvalResult, play_match, random_openings
+from rltransfer.play.evaluate import EvalResult, play_match, random_openings, wilson_interval
 from rltransfer.play.ladder import (
     ELO_PER_NAT,
     checkpoint_players,
@@ -33,9 +33,14 @@ from rltransfer.runs.metrics import LADDER_DIR, ladder_tag, read_scalars
 
 
 def pairing(a: str, b: str, wins: int, draws: int, losses: int) -> EvalResult:
+    """A result whose every number agrees with its counts (all its games in seat 0)."""
     n = wins + draws + losses
     score = (wins + draws / 2) / n
-    return EvalResult("g", a, b, n, wins, draws, losses, score, 0.0, 1.0, n, 0, 0, 0, 0, 0, 0, 0)
+    low, high = wilson_interval(score, n)
+    return EvalResult(
+        "tic_tac_toe", a, b, n, wins, draws, losses, score, low, high,
+        n, wins / n, draws / n, losses / n, 0, 0.0, 0.0, 0.0,
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ the fit
@@ -195,44 +200,68 @@ def test_cli_ladder_resumes_an_interrupted_ladder_from_its_json(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     players = ["random", "greedy", "mcts:10"]
-    argv = ["--game", "tic_tac_toe", "--games", "8", "--quiet", "--seed", "5"]
-    argv = ["ladder", *players, *argv]
-    whole = tmp_path / "whole.json"
-    assert main([*argv, "--json", str(whole)]) == 0
-    real, calls = lad.play_match, []
+    options = ["--game", "tic_tac_toe", "--games", "8", "--quiet", "--seed", "5", "--device", "cpu"]
+    whole, part = tmp_path / "whole.json", tmp_path / "part.json"
+    assert main(["ladder", *players, *options, "--json", str(whole)]) == 0
+    real, played = lad.play_match, []
 
-    def interrupted(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
+    def stop_at(n: int):  # type: ignore[no-untyped-def]
+        """play_match that counts the pairings played and is interrupted at the n-th."""
 
-    monkeypatch.setattr(lad, "play_match", interrupted)
-    part = tmp_path / "part.json"
-    assert main([*argv, "--json", str(part)]) == 130
+        def play(game, a, b, *args, **kwargs):  # type: ignore[no-untyped-def]
+            played.append({a.name, b.name})
+            if len(played) == n:
+                raise KeyboardInterrupt
+            return real(game, a, b, *args, **kwargs)
+
+        return play
+
+    monkeypatch.setattr(lad, "play_match", stop_at(2))
+    assert main(["ladder", *players, *options, "--json", str(part)]) == 130
     assert "1 of 3 pairings saved" in capsys.readouterr().err
     saved = json.loads(part.read_text())
     assert saved["complete"] is False and len(saved["pairings"]) == 1
-    monkeypatch.setattr(lad, "play_match", real)
-    assert main([*argv, "--json", str(part), "--resume"]) == 0
+    # the unfinished file is not overwritten by a run that forgot --resume
+    assert main(["ladder", *players, *options, "--json", str(part)]) == 2
+    assert "holds an unfinished ladder (1 pairings played)" in capsys.readouterr().err
+    assert json.loads(part.read_text()) == saved
+    played.clear()
+    monkeypatch.setattr(lad, "play_match", stop_at(0))
+    assert main(["ladder", *players, *options, "--json", str(part), "--resume"]) == 0
     assert "(1 already played" in capsys.readouterr().out
+    assert played == [{"random", "mcts:10"}, {"greedy", "mcts:10"}]  # not the saved one
     finished, expected = json.loads(part.read_text()), json.loads(whole.read_text())
     assert finished["complete"] is True and finished == expected
     # a finished ladder with a player added plays only the new player's pairings
-    calls.clear()
-    monkeypatch.setattr(lad, "play_match", interrupted)
-    argv = ["ladder", *players, "mcts:3", *argv[4:]]
-    assert main([*argv, "--json", str(part), "--resume"]) == 130  # at the 2nd of 3 new
-    assert len(json.loads(part.read_text())["pairings"]) == 4
+    played.clear()
+    monkeypatch.setattr(lad, "play_match", stop_at(2))
+    more = ["ladder", *players, "mcts:3", *options, "--json", str(part), "--resume"]
+    assert main(more) == 130  # stopped at the second of its 3 new pairings
+    assert all("mcts:3" in pair for pair in played)
+    pairings = json.loads(part.read_text())["pairings"]
+    assert len(pairings) == 4 and "mcts:3" in (pairings[-1]["player"], pairings[-1]["opponent"])
 
 
 def ladder_file(case: str) -> str:
     """A ladder JSON of random against greedy (8 games, seed 0), broken as ``case`` says."""
     good: dict[str, Any] = {
         "game": "tic_tac_toe", "games_per_pair": 8, "opening_plies": 2, "seed": 0,
-        "complete": False, "pairings": [pairing("random", "greedy", 1, 2, 5).to_dict()],
+        "device": "cpu", "complete": False,
+        "pairings": [pairing("random", "greedy", 1, 2, 5).to_dict()],
     }  # fmt: skip
-    if case == "bad counts":
+    if case == "old file":
+        del good["device"]
+    elif case == "bool seed":
+        good["seed"] = False
+    elif case == "cuda":
+        good["device"] = "cuda"
+    elif case == "bad score":
+        good["pairings"][0]["score"] = 0.99
+    elif case == "bad seats":
+        good["pairings"][0]["seat0_games"] = 100
+    elif case == "other game":
+        good["pairings"][0]["game"] = "connect_four"
+    elif case == "bad counts":
         good["pairings"][0]["wins"] = 3
     elif case == "short pairing":
         good["pairings"].append(pairing("greedy", "mcts:3", 1, 0, 1).to_dict())
@@ -260,12 +289,18 @@ def ladder_file(case: str) -> str:
         ("good", ["--games", "10"], "games_per_pair 8 there, 10 here"),
         ("good", ["--seed", "1"], "seed 0 there, 1 here"),
         ("good", ["--openings", "4"], "opening_plies 2 there, 4 here"),
+        ("old file", [], "not a ladder that can be resumed (no device"),
+        ("bool seed", [], "seed False there, 0 here"),
+        ("cuda", [], "device 'cuda' there, 'cpu' here"),
         ("bad counts", [], "must add up to its games"),
-        ("wrong type", [], "'games' must be int, got '8'"),
+        ("bad score", [], "score and interval do not match its counts"),
+        ("bad seats", [], "seats' games must add up to its games"),
+        ("wrong type", [], "'games' must be an int, got '8'"),
+        ("other game", [], "random vs greedy (8 games of connect_four) is not one of"),
         ("stranger", [], "players not named here: mcts:3"),
         ("twice", [], "a pairing is listed twice"),
-        ("short pairing", [], "greedy vs mcts:3 has 2 games"),
-        ("self", [], "greedy vs greedy has 8 games"),
+        ("short pairing", [], "greedy vs mcts:3 (2 games of tic_tac_toe) is not one of"),
+        ("self", [], "greedy vs greedy (8 games of tic_tac_toe) is not one of"),
     ],
 )
 def test_cli_ladder_refuses_a_file_it_cannot_resume_and_leaves_it_alone(
@@ -276,7 +311,7 @@ def test_cli_ladder_refuses_a_file_it_cannot_resume_and_leaves_it_alone(
     if case != "missing":
         path.write_text(ladder_file(case))
     argv = ["ladder", "random", "greedy", "--game", "tic_tac_toe", "--games", "8", "--quiet",
-            "--json", str(path), "--resume", *extra]  # fmt: skip
+            "--device", "cpu", "--json", str(path), "--resume", *extra]  # fmt: skip
     assert main(argv) == 2
     assert message in capsys.readouterr().err
     assert path.is_file() == (case != "missing")

@@ -157,8 +157,12 @@ def _cmd_ladder(args: argparse.Namespace) -> int:
     anchor = args.anchor if args.anchor is not None else next(iter(names), "")
     if anchor not in names:
         raise ConfigError(f"--anchor {anchor!r} is not one of the players: {', '.join(names)}")
-    settings = lad.ladder_settings(args.game, args.games, args.openings, args.seed)
-    done = lad.load_progress(args.json, settings) if args.resume else []
+    settings = lad.ladder_settings(args.game, args.games, args.openings, args.seed, device)
+    if args.resume:
+        done = lad.load_progress(args.json, settings, game.id)
+    else:
+        done = []
+        lad.refuse_to_overwrite_progress(args.json)
     strangers = sorted({n for r in done for n in (r.player, r.opponent)} - names.keys())
     if strangers:
         raise ConfigError(

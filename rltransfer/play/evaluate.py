@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -67,32 +68,42 @@ class EvalResult:
     @classmethod
     def from_dict(cls, data: Any) -> EvalResult:
         """The result that :meth:`to_dict` wrote, checked: a ``ValueError`` naming what
-        is missing, extra or of the wrong type, or counts that do not add up."""
+        is missing, extra or of the wrong type, or numbers that do not agree with its
+        counts (its score and interval, its seats' games and rates)."""
+        from rltransfer.specs.config import is_int, is_number
+
         if not isinstance(data, dict):
             raise ValueError(f"a match result must be a JSON object, got {type(data).__name__}")
-        fields = {f.name: f.type for f in dataclasses.fields(cls)}
-        missing, extra = fields.keys() - data.keys(), data.keys() - fields.keys()
+        kinds = typing.get_type_hints(cls)
+        missing, extra = kinds.keys() - data.keys(), data.keys() - kinds.keys()
         if missing or extra:
             raise ValueError(
                 f"a match result has missing keys {sorted(missing)} / unknown keys {sorted(extra)}"
             )
-        for name, kind in fields.items():
-            value = data[name]
-            ok = (
-                isinstance(value, str) if kind == "str"
-                else isinstance(value, int) and not isinstance(value, bool) if kind == "int"
-                else isinstance(value, (int, float)) and not isinstance(value, bool)
-            )  # fmt: skip
-            if not ok:
-                raise ValueError(f"a match result's {name!r} must be {kind}, got {value!r}")
-        result = cls(**data)
-        if min(result.wins, result.draws, result.losses) < 0 or (
-            result.wins + result.draws + result.losses != result.games
-        ):
+        check = {str: lambda v: isinstance(v, str) and v != "", int: is_int, float: is_number}
+        for name, kind in kinds.items():
+            if not check[kind](data[name]):
+                what = {str: "a non-empty string", int: "an int", float: "a finite number"}[kind]
+                raise ValueError(f"a match result's {name!r} must be {what}, got {data[name]!r}")
+        r = cls(**data)
+        counts = (r.wins, r.draws, r.losses, r.seat0_games, r.seat1_games)
+        if min(counts) < 0 or r.wins + r.draws + r.losses != r.games:
             raise ValueError(
                 f"a match result's wins, draws and losses must add up to its games: {data}"
             )
-        return result
+        if r.seat0_games + r.seat1_games != r.games:
+            raise ValueError(f"a match result's seats' games must add up to its games: {data}")
+        score = (r.wins + 0.5 * r.draws) / r.games if r.games else 0.0
+        expected = (score, *wilson_interval(score, r.games))
+        if any(
+            abs(a - b) > 1e-9 for a, b in zip((r.score, r.ci_low, r.ci_high), expected, strict=True)
+        ):
+            raise ValueError(f"a match result's score and interval do not match its counts: {data}")
+        for seat, n in ((0, r.seat0_games), (1, r.seat1_games)):
+            rates = [getattr(r, f"seat{seat}_{k}") for k in ("win", "draw", "loss")]
+            if min(rates) < 0 or abs(sum(rates) - (1.0 if n else 0.0)) > 1e-9:
+                raise ValueError(f"a match result's seat {seat} rates do not add up: {data}")
+        return r
 
 
 def wilson_interval(p: float, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -146,18 +146,16 @@ def round_robin(
 
 
 # --------------------------------------------------------------------------- progress file
-#: What a ladder's JSON must share with the ladder that resumes from it.
-SETTINGS = ("game", "games_per_pair", "opening_plies", "seed")
-
-
 def ladder_settings(
-    game: str, games_per_pair: int, opening_plies: int, seed: int
+    game: str, games_per_pair: int, opening_plies: int, seed: int, device: torch.device | str
 ) -> dict[str, Any]:
-    """The settings a resumed ladder must share with the one that wrote the file (the
-    prior and the anchor only change the fit, so they may differ)."""
+    """What a resumed ladder must share with the one that wrote the file: the game spec,
+    the games per pairing, the opening plies, the seed and the device type (CPU and CUDA
+    generators draw different numbers from one seed). The prior and the anchor only change
+    the fit, so they may differ."""
     return {
         "game": game, "games_per_pair": games_per_pair, "opening_plies": opening_plies,
-        "seed": seed,
+        "seed": seed, "device": torch.device(device).type,
     }  # fmt: skip
 
 
@@ -177,11 +175,32 @@ def save_progress(
     write_text_atomic(Path(path), json.dumps(body, indent=1) + "\n")
 
 
-def load_progress(path: str | Path, settings: Mapping[str, Any]) -> list[EvalResult]:
+def refuse_to_overwrite_progress(path: str | Path | None) -> None:
+    """A :class:`~rltransfer.errors.LadderFileError` when ``path`` holds an unfinished
+    ladder (``"complete": false``): a new ladder would replace its pairings at its first
+    one, so it must be resumed (``--resume``) or removed first. A finished ladder, or any
+    other file, is replaced as asked."""
+    if path is None or not Path(path).is_file():
+        return
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return
+    if isinstance(data, dict) and data.get("complete") is False:
+        played = len(data.get("pairings") or [])
+        raise LadderFileError(
+            f"{path} holds an unfinished ladder ({played} pairings played): continue it "
+            "with --resume, or remove the file to start over"
+        )
+
+
+def load_progress(path: str | Path, settings: Mapping[str, Any], game_id: str) -> list[EvalResult]:
     """The pairings a ladder's JSON holds (:func:`save_progress`), checked: a
     :class:`~rltransfer.errors.LadderFileError` when the file cannot be read, is not a
-    ladder's, or was written with other settings (``settings``: :func:`ladder_settings`).
-    The file is data: read as JSON, nothing in it is run."""
+    ladder's, was written with other settings (``settings``: :func:`ladder_settings`) or
+    holds a pairing that is not one of this ladder's (another game, other players' counts,
+    numbers that disagree with its counts). The file is data: read as JSON, nothing in it
+    is run."""
     path = Path(path)
     try:
         data = json.loads(path.read_text())
@@ -193,19 +212,26 @@ def load_progress(path: str | Path, settings: Mapping[str, Any]) -> list[EvalRes
         raise LadderFileError(f"{path}: not a readable ladder JSON ({e})") from e
     if not isinstance(data, dict) or not isinstance(data.get("pairings"), list):
         raise LadderFileError(f"{path}: not a ladder's JSON (no list of pairings)")
-    differ = [k for k in SETTINGS if data.get(k) != settings[k]]
+    if not settings.keys() <= data.keys():
+        missing = ", ".join(sorted(settings.keys() - data.keys()))
+        raise LadderFileError(
+            f"{path}: not a ladder that can be resumed (no {missing}: written by an older "
+            "rltransfer, or not by `rltransfer ladder --json`)"
+        )
+    differ = [k for k, v in settings.items() if type(data[k]) is not type(v) or data[k] != v]
     if differ:
-        said = ", ".join(f"{k} {data.get(k)!r} there, {settings[k]!r} here" for k in differ)
+        said = ", ".join(f"{k} {data[k]!r} there, {settings[k]!r} here" for k in differ)
         raise LadderFileError(f"{path} was written by a ladder with other settings: {said}")
     try:
         results = [EvalResult.from_dict(r) for r in data["pairings"]]
     except ValueError as e:
         raise LadderFileError(f"{path}: {e}") from e
     for r in results:
-        if r.player == r.opponent or r.games != settings["games_per_pair"]:
+        if r.player == r.opponent or r.games != settings["games_per_pair"] or r.game != game_id:
             raise LadderFileError(
-                f"{path}: the pairing {r.player} vs {r.opponent} has {r.games} games; a "
-                f"ladder's pairings are of two players and {settings['games_per_pair']} games"
+                f"{path}: the pairing {r.player} vs {r.opponent} ({r.games} games of "
+                f"{r.game}) is not one of this ladder's: two players, "
+                f"{settings['games_per_pair']} games of {game_id}"
             )
     if len({frozenset((r.player, r.opponent)) for r in results}) != len(results):
         raise LadderFileError(f"{path}: a pairing is listed twice")

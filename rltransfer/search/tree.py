@@ -211,7 +211,9 @@ def solve(tree: Tree, path: Tensor, new_proof: Tensor | None = None) -> None:
     only those boards are solved, and a board stops at the first ancestor that its
     proof leaves as it was (nothing above can change); on the CPU the loop also ends
     once no board is left (a host check per level, which a GPU would pay for). Without
-    it every node on the path is solved.
+    it every node on the path is solved. (A live node always has a legal move in the
+    searchable games: Othello's pass is a move; a node with none would stay unproven here
+    where solving every path would mark it, wrongly, -2.)
     """
     ar = torch.arange(tree.batch_size, device=path.device)
     real = path != tree.scratch

@@ -129,29 +129,31 @@ def _game_spec(raw: Mapping[str, Any], where: str) -> GameSpec:
         spec.make()  # validates the options against the game
     except (KeyError, ValueError, TypeError) as e:
         raise ConfigError(f"{where}: {e.args[0] if e.args else e}") from None
-    if not _is_int(spec.num_envs) or spec.num_envs < 1:
+    if not is_int(spec.num_envs) or spec.num_envs < 1:
         raise ConfigError(f"{where}: num_envs must be a positive integer, got {spec.num_envs!r}")
-    if not _is_number(spec.weight) or spec.weight < 0:
+    if not is_number(spec.weight) or spec.weight < 0:
         raise ConfigError(f"{where}: weight must be a number >= 0, got {spec.weight!r}")
-    if not _is_int(spec.num_steps) or spec.num_steps < 0:
+    if not is_int(spec.num_steps) or spec.num_steps < 0:
         raise ConfigError(
             f"{where}: num_steps must be an integer >= 0 (0: ppo.num_steps), got {spec.num_steps!r}"
         )
     return spec
 
 
-def _is_int(v: Any) -> bool:
+def is_int(v: Any) -> bool:
+    """An int that is not a bool (TOML and JSON files give both)."""
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_number(v: Any) -> bool:
+def is_number(v: Any) -> bool:
+    """A finite int or float that is not a bool."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def check_int(name: str, value: object, lo: int, hi: int | None = None) -> None:
     """Raise :class:`ConfigError` (a ``ValueError``) unless ``value`` is an int (not a
     bool) in ``[lo, hi]``."""
-    if not _is_int(value) or value < lo or (hi is not None and value > hi):  # type: ignore[operator]
+    if not is_int(value) or value < lo or (hi is not None and value > hi):  # type: ignore[operator]
         allowed = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
         raise ConfigError(f"{name} must be {allowed}, got {value!r}")
 
@@ -327,9 +329,9 @@ class AlphaZeroConfig:
             check_int(f"alphazero.{name}", getattr(self, name), 1)
         for name in ("sample_reuse", "learning_rate", "value_coef", "max_grad_norm"):
             value = getattr(self, name)
-            if not _is_number(value) or value <= 0:
+            if not is_number(value) or value <= 0:
                 raise ConfigError(f"alphazero.{name} must be a finite number > 0, got {value!r}")
-        if not _is_number(self.weight_decay) or self.weight_decay < 0:
+        if not is_number(self.weight_decay) or self.weight_decay < 0:
             raise ConfigError(f"alphazero.weight_decay must be >= 0, got {self.weight_decay!r}")
 
 
@@ -383,7 +385,7 @@ class TrainSettings:
             )
         for name, (lo, hi) in _TRAIN_BOUNDS.items():
             check_int(f"train.{name}", getattr(self, name), lo, hi)
-        if not _is_number(self.num_envs_scale) or self.num_envs_scale <= 0:
+        if not is_number(self.num_envs_scale) or self.num_envs_scale <= 0:
             raise ConfigError(
                 f"train.num_envs_scale must be a finite number > 0, got {self.num_envs_scale!r}"
             )
