@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -240,6 +242,28 @@ def test_cli_ladder_resumes_an_interrupted_ladder_from_its_json(
     assert all("mcts:3" in pair for pair in played)
     pairings = json.loads(part.read_text())["pairings"]
     assert len(pairings) == 4 and "mcts:3" in (pairings[-1]["player"], pairings[-1]["opponent"])
+
+
+def test_cli_ladder_stops_on_sigterm_with_its_pairings_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real, calls = lad.play_match, []
+
+    def terminated(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 2:  # what a scheduler sends to stop a job
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lad, "play_match", terminated)
+    path = tmp_path / "ladder.json"
+    argv = ["ladder", "random", "greedy", "mcts:3", "--game", "tic_tac_toe", "--games", "4",
+            "--quiet", "--json", str(path)]  # fmt: skip
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(argv) == 130
+    assert "1 of 3 pairings saved" in capsys.readouterr().err
+    assert len(json.loads(path.read_text())["pairings"]) == 1
+    assert signal.getsignal(signal.SIGTERM) is before  # the ladder's handler is gone
 
 
 def ladder_file(case: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -133,6 +134,7 @@ def _cmd_play(args: argparse.Namespace) -> int:
 
 def _cmd_ladder(args: argparse.Namespace) -> int:
     from rltransfer.games import make, parse_game_spec
+    from rltransfer.learn.signals import graceful_interrupt
     from rltransfer.learn.training import resolve_device
     from rltransfer.play import ladder as lad
     from rltransfer.play.evaluate import EvalResult
@@ -183,10 +185,14 @@ def _cmd_ladder(args: argparse.Namespace) -> int:
             + (f" ({len(done)} already played, from {args.json})" if args.resume else "")
         )
         try:
-            results = lad.round_robin(
-                game, players, args.games, args.seed, device, opening_plies=args.openings,
-                done=done, progress=progress, on_result=save if args.json else None,
-            )  # fmt: skip
+            # Ctrl-C or SIGTERM (a scheduler's stop) end the ladder at once: every pairing
+            # finished is already saved, and a pairing may take minutes
+            with graceful_interrupt(quiet=True) as stop:
+                stop.abort = lambda signum: KeyboardInterrupt(signal.Signals(signum).name)
+                results = lad.round_robin(
+                    game, players, args.games, args.seed, device, opening_plies=args.openings,
+                    done=done, progress=progress, on_result=save if args.json else None,
+                )  # fmt: skip
         except KeyboardInterrupt:
             if args.json:
                 print(
