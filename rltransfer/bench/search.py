@@ -36,7 +36,7 @@ from rltransfer.bench.games import openspiel_version, text_table
 from rltransfer.games import make
 from rltransfer.games.core import BoardGame
 from rltransfer.search import MCTSPlayer, RolloutEvaluator, SearchConfig, search
-from rltransfer.search.evaluators import rollout
+from rltransfer.search.evaluators import rollout, rollout_shortcut
 
 #: (label, game id, options) of the benchmarked games.
 DEFAULT_GAMES: tuple[tuple[str, str, dict[str, Any]], ...] = (
@@ -150,18 +150,6 @@ class RolloutRow:
         return None if self.shortcut_ms is None else self.stepped_ms / self.shortcut_ms
 
 
-def rollout_shortcut(game: BoardGame, device: torch.device) -> str | None:
-    """Which of :func:`~rltransfer.search.evaluators.rollout`'s shortcuts ``game`` takes:
-    asked of one start board, as ``rollout`` asks (a class may override a hook and still
-    answer ``None``, as mnk with gravity does for fills)."""
-    probe = game.init(1, device=device)
-    cells = torch.zeros(1, game.height * game.width, dtype=torch.int64, device=device)
-    if game.fill_result(probe, cells) is not None:
-        return "fill"
-    plies = torch.zeros(1, game.max_moves, dtype=torch.int64, device=device)
-    return "own loop" if game.playout_result(probe, plies) is not None else None
-
-
 def time_rollouts(
     game: BoardGame, batch: int, device: torch.device, shortcuts: bool, repeats: int = 5
 ) -> float:
@@ -189,7 +177,9 @@ def run_rollout_bench(
     dev = torch.device(device)
     for label, game_id, options in games:
         game = make(game_id, **options)
-        shortcut = rollout_shortcut(game, dev)
+        probe = game.init(1, device=dev)
+        found = rollout_shortcut(game, probe, torch.zeros(1, dtype=torch.int64, device=dev))
+        shortcut = None if found is None else found[0]
         for batch in batches:
             stepped = time_rollouts(game, batch, dev, shortcuts=False)
             fast = time_rollouts(game, batch, dev, shortcuts=True) if shortcut else None

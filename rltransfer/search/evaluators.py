@@ -77,18 +77,8 @@ def rollout(
       with the same bits per ply as the stepped loop, mapped to moves its own way.
     """
     stream = noise.bits(keys, noise.ROLLOUT, draw)
-    if shortcuts:
-        # the random bits are skipped where no shortcut can come back (a class check)
-        if type(game).fill_result is not BoardGame.fill_result:
-            cells = torch.arange(game.height * game.width, device=keys.device)
-            filled = game.fill_result(state, noise.bits(stream[:, None], cells))
-            if filled is not None:
-                return filled
-        if type(game).playout_result is not BoardGame.playout_result:
-            plies = torch.arange(game.max_moves, device=keys.device)
-            played = game.playout_result(state, noise.bits(stream[:, None], plies))
-            if played is not None:
-                return played
+    if shortcuts and (found := rollout_shortcut(game, state, stream)) is not None:
+        return found[1]
     check_every = 1 if state.device.type == "cpu" else 8
     for ply in range(game.max_moves):
         if ply % check_every == 0 and bool(state.terminated.all()):
@@ -96,6 +86,27 @@ def rollout(
         action = noise.choose_legal(game.legal_mask(state), noise.bits(stream, ply))
         state = game.step_legal(state, action, ~state.terminated)
     return torch.where(state.terminated, state.reward, 0.0)
+
+
+def rollout_shortcut(game: BoardGame, state: State, stream: Tensor) -> tuple[str, Tensor] | None:
+    """The first shortcut ``game`` offers for random playouts of ``state``, with its
+    results: ``("fill", results)`` (:meth:`~rltransfer.games.core.BoardGame.fill_result`,
+    priorities ``noise.bits(stream[b], cell)``), ``("own loop", results)``
+    (:meth:`~rltransfer.games.core.BoardGame.playout_result`, bits ``noise.bits(stream[b],
+    ply)``), or ``None`` where the game has neither and is stepped. ``stream`` [N] is each
+    board's rollout stream. The random bits are drawn only where the game's class overrides
+    a hook (a class check), and a hook may still answer ``None`` (mnk with gravity)."""
+    if type(game).fill_result is not BoardGame.fill_result:
+        cells = torch.arange(game.height * game.width, device=stream.device)
+        filled = game.fill_result(state, noise.bits(stream[:, None], cells))
+        if filled is not None:
+            return "fill", filled
+    if type(game).playout_result is not BoardGame.playout_result:
+        plies = torch.arange(game.max_moves, device=stream.device)
+        played = game.playout_result(state, noise.bits(stream[:, None], plies))
+        if played is not None:
+            return "own loop", played
+    return None
 
 
 class NetworkEvaluator:
