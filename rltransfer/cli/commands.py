@@ -161,16 +161,10 @@ def _cmd_ladder(args: argparse.Namespace) -> int:
         raise ConfigError(f"--anchor {anchor!r} is not one of the players: {', '.join(names)}")
     settings = lad.ladder_settings(args.game, args.games, args.openings, args.seed, device)
     if args.resume:
-        done = lad.load_progress(args.json, settings, game.id)
+        done = lad.load_progress(args.json, settings, game.id, names.keys())
     else:
         done = []
         lad.refuse_to_overwrite_progress(args.json)
-    strangers = sorted({n for r in done for n in (r.player, r.opponent)} - names.keys())
-    if strangers:
-        raise ConfigError(
-            f"{args.json} has pairings of players not named here: {', '.join(strangers)}; "
-            "name them too, or write this ladder to another --json"
-        )
     players = lad.ladder_players(game, names, device)  # all resolved before a game is played
     pairs = len(players) * (len(players) - 1) // 2
     saved = list(done)

@@ -22,7 +22,7 @@ import itertools
 import json
 import math
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -194,13 +194,15 @@ def refuse_to_overwrite_progress(path: str | Path | None) -> None:
         )
 
 
-def load_progress(path: str | Path, settings: Mapping[str, Any], game_id: str) -> list[EvalResult]:
+def load_progress(
+    path: str | Path, settings: Mapping[str, Any], game_id: str, players: Collection[str]
+) -> list[EvalResult]:
     """The pairings a ladder's JSON holds (:func:`save_progress`), checked: a
     :class:`~rltransfer.errors.LadderFileError` when the file cannot be read, is not a
     ladder's, was written with other settings (``settings``: :func:`ladder_settings`) or
-    holds a pairing that is not one of this ladder's (another game, other players' counts,
-    numbers that disagree with its counts). The file is data: read as JSON, nothing in it
-    is run."""
+    holds a pairing that is not one of this ladder's (another game or length, a player not
+    among ``players``, numbers that disagree with its counts). The file is data: read as
+    JSON, nothing in it is run."""
     path = Path(path)
     try:
         data = json.loads(path.read_text())
@@ -235,6 +237,12 @@ def load_progress(path: str | Path, settings: Mapping[str, Any], game_id: str) -
             )
     if len({frozenset((r.player, r.opponent)) for r in results}) != len(results):
         raise LadderFileError(f"{path}: a pairing is listed twice")
+    strangers = sorted({n for r in results for n in (r.player, r.opponent)} - set(players))
+    if strangers:
+        raise LadderFileError(
+            f"{path} has pairings of players not named here: {', '.join(strangers)}; "
+            "name them too, or write this ladder to another --json"
+        )
     return results
 
 
