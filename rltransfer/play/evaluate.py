@@ -26,6 +26,7 @@ from torch import Tensor
 
 from rltransfer.games.core import BoardGame, State
 from rltransfer.play.players import Player, players_for
+from rltransfer.specs.config import is_int, is_number
 
 #: Plies between two "is every game over?" checks (each check is one host sync).
 _SYNC_EVERY = 8
@@ -70,8 +71,6 @@ class EvalResult:
         """The result that :meth:`to_dict` wrote, checked: a ``ValueError`` naming what
         is missing, extra or of the wrong type, or numbers that do not agree with its
         counts (its score and interval, its seats' games and rates)."""
-        from rltransfer.specs.config import is_int, is_number
-
         if not isinstance(data, dict):
             raise ValueError(f"a match result must be a JSON object, got {type(data).__name__}")
         kinds = typing.get_type_hints(cls)
